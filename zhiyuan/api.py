@@ -1,0 +1,22 @@
+"""The API under /api/v1: each app's router, assembled, with one OpenAPI document."""
+
+from ninja import NinjaAPI
+
+from zhiyuan.accounts.api import router as accounts_router
+from zhiyuan.core.api import AUTH, install_error_handlers
+from zhiyuan.core.audit_api import router as audit_router
+from zhiyuan.organizations.api import router as organizations_router
+from zhiyuan.regions.api import router as regions_router
+
+api = NinjaAPI(
+    title="Zhiyuan API",
+    version="1",
+    description="Volunteer service: needs, dispatch, records and incentives.",
+    auth=AUTH,
+    urls_namespace="api",
+)
+install_error_handlers(api)
+api.add_router("/auth", accounts_router)
+api.add_router("/regions", regions_router)
+api.add_router("/organizations", organizations_router)
+api.add_router("/audit", audit_router)

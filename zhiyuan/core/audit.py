@@ -1,0 +1,111 @@
+"""Writing and verifying the audit log.
+
+``audit_record`` is the only way an entry is written. It appends to the hash chain under a row
+lock on the chain head, inside the caller's transaction, so an action and its audit entry commit
+or roll back together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from zhiyuan.core.models import AuditAction, AuditChainHead, AuditEvent, AuditResult
+
+GENESIS = "0" * 64
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    # REMOTE_ADDR only: a proxy in front sets it via the server's own configuration, and a
+    # client-sent X-Forwarded-For must not be able to forge the address in the log.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+
+
+def _hashed_fields(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": event.at.isoformat(timespec="microseconds"),
+        "actor": event.actor_id,
+        "ip": event.ip,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "result": event.result,
+        "detail": event.detail,
+    }
+
+
+def audit_record(
+    *,
+    action: AuditAction,
+    actor: Any = None,
+    target: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    result: AuditResult = AuditResult.OK,
+    request: HttpRequest | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one entry. ``detail`` must hold identifiers and reasons, never personal data."""
+    if target is not None:
+        object_type = target._meta.label_lower
+        object_id = str(target.pk)
+    actor_id = actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
+    with transaction.atomic():
+        # Row lock on the chain head: serialises appenders so that sequence numbers and the
+        # previous hash are taken by one writer at a time.
+        head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+        event = AuditEvent(
+            seq=head.last_seq + 1,
+            at=timezone.now(),
+            actor_id=actor_id,
+            ip=client_ip(request),
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            result=result,
+            detail=detail or {},
+            prev_hash=head.last_hash,
+        )
+        event.hash = _entry_hash(head.last_hash, _hashed_fields(event))
+        event.save(force_insert=True)
+        head.last_seq, head.last_hash = event.seq, event.hash
+        head.save(update_fields=["last_seq", "last_hash"])
+    return event
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    reason: str
+
+
+def audit_verify(batch_size: int = 5000) -> tuple[int, ChainProblem | None]:
+    """Walk the chain in order; return the number of entries checked and the first problem."""
+    expected_prev, expected_seq, checked = GENESIS, 1, 0
+    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=batch_size):
+        if event.seq != expected_seq:
+            return checked, ChainProblem(expected_seq, _("entry missing (removed from the chain)"))
+        if event.prev_hash != expected_prev:
+            return checked, ChainProblem(event.seq, _("previous-hash link broken"))
+        if _entry_hash(event.prev_hash, _hashed_fields(event)) != event.hash:
+            return checked, ChainProblem(event.seq, _("contents altered after writing"))
+        expected_prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+    head = AuditChainHead.objects.filter(pk=1).first()
+    if head is not None and head.last_seq != checked:
+        return checked, ChainProblem(checked + 1, _("entries missing at the end of the chain"))
+    return checked, None

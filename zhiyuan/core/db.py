@@ -1,0 +1,55 @@
+"""Database helpers shared by apps: append-only tables enforced by the database itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def append_only_operations(table: str) -> tuple[Any, Any]:
+    """Forward and backward functions for ``migrations.RunPython`` that make ``table`` refuse
+    UPDATE and DELETE, on PostgreSQL (a trigger function) and on SQLite (``RAISE(ABORT)``).
+
+    Python code cannot get round this: only a superuser dropping the trigger can, and the hash
+    chain over the rows then still shows what was changed.
+    """
+
+    def forward(apps: Any, schema_editor: Any) -> None:
+        vendor = schema_editor.connection.vendor
+        if vendor == "postgresql":
+            schema_editor.execute(
+                f"""
+                CREATE OR REPLACE FUNCTION {table}_refuse_change() RETURNS trigger AS $$
+                BEGIN
+                    RAISE EXCEPTION '{table} is append-only: % refused', TG_OP
+                        USING ERRCODE = 'insufficient_privilege';
+                END;
+                $$ LANGUAGE plpgsql;
+                CREATE TRIGGER {table}_append_only
+                    BEFORE UPDATE OR DELETE ON {table}
+                    FOR EACH ROW EXECUTE FUNCTION {table}_refuse_change();
+                CREATE TRIGGER {table}_no_truncate
+                    BEFORE TRUNCATE ON {table}
+                    FOR EACH STATEMENT EXECUTE FUNCTION {table}_refuse_change();
+                """,
+                None,  # no parameters: the % in RAISE is PL/pgSQL's, not a placeholder
+            )
+        elif vendor == "sqlite":
+            for op in ("UPDATE", "DELETE"):
+                schema_editor.execute(
+                    f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} refused'); END;"
+                )
+
+    def backward(apps: Any, schema_editor: Any) -> None:
+        vendor = schema_editor.connection.vendor
+        if vendor == "postgresql":
+            schema_editor.execute(
+                f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};"
+                f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};"
+                f"DROP FUNCTION IF EXISTS {table}_refuse_change();"
+            )
+        elif vendor == "sqlite":
+            for op in ("update", "delete"):
+                schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op};")
+
+    return forward, backward

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+
+from zhiyuan.core.audit import audit_verify
+
+
+class Command(BaseCommand):
+    help = "Audit log tools. `audit verify` walks the hash chain and names the first bad entry."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("action", choices=["verify"])
+
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
+        checked, problem = audit_verify()
+        if problem is not None:
+            message = _(
+                "Audit chain broken at entry %(seq)d: %(reason)s "
+                "(%(checked)d entries good before it)"
+            )
+            raise CommandError(
+                message % {"seq": problem.seq, "reason": problem.reason, "checked": checked}
+            )
+        self.stdout.write(_("Audit chain intact: %(n)d entries verified.") % {"n": checked})

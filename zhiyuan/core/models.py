@@ -1,0 +1,80 @@
+"""Core models: the tamper-evident audit log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditAction(models.TextChoices):
+    LOGIN = "auth.login", _("Logged in")
+    LOGIN_FAILED = "auth.login_failed", _("Failed log-in")
+    LOCKED_OUT = "auth.locked_out", _("Locked out")
+    LOGOUT = "auth.logout", _("Logged out")
+    ROLE_GRANTED = "role.granted", _("Role granted")
+    ROLE_REVOKED = "role.revoked", _("Role revoked")
+    TOKEN_CREATED = "token.created", _("API token created")
+    TOKEN_REVOKED = "token.revoked", _("API token revoked")
+    ACCESS_DENIED = "access.denied", _("Access refused")
+    UNMASK = "pii.unmask", _("Personal data shown in full")
+    EXPORT = "pii.export", _("Data exported")
+    RECORD_CHANGED = "record.changed", _("Record changed")
+    REGIONS_IMPORTED = "regions.imported", _("Regions imported")
+    ORGANIZATION_CHANGED = "organization.changed", _("Organisation changed")
+
+
+class AuditResult(models.TextChoices):
+    OK = "ok", _("Done")
+    DENIED = "denied", _("Refused")
+    FAILED = "failed", _("Failed")
+
+
+class AuditEvent(models.Model):
+    """One entry of the append-only audit log; each carries the hash of the one before it.
+
+    Entries hold identifiers, never personal data in clear. The database refuses UPDATE and
+    DELETE of these rows (a trigger, see migration 0002); ``zhiyuan audit verify`` recomputes the
+    chain and names the first entry that was altered or removed.
+    """
+
+    seq = models.BigIntegerField(_("sequence"), unique=True)
+    at = models.DateTimeField(_("when"), db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("who"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    ip = models.GenericIPAddressField(_("from where"), null=True, blank=True)
+    action = models.CharField(_("action"), max_length=40, choices=AuditAction.choices)
+    object_type = models.CharField(_("object type"), max_length=60, blank=True)
+    object_id = models.CharField(_("object"), max_length=64, blank=True)
+    result = models.CharField(_("result"), max_length=10, choices=AuditResult.choices)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.result}"
+
+
+class AuditChainHead(models.Model):
+    """The single row holding the end of the audit chain; locking it orders the writers."""
+
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        verbose_name = _("audit chain head")
+
+    def __str__(self) -> str:
+        return f"#{self.last_seq} {self.last_hash[:12]}"

@@ -1,0 +1,169 @@
+"""Every permission check in Zhiyuan goes through this module. Deny by default.
+
+An *ability* names what someone wants to do ("organization.verify"). ``ABILITIES`` lists which
+roles may do it; the role's *scope* (a region subtree, an organisation, or the whole deployment
+for the three separated administrators) must cover the target. Anything not listed is refused.
+
+Targets tell their scope through ``permission_scope()`` (regions and organisations do); ``None``
+as target asks "may this person do this anywhere?", and list pages then narrow their queries
+with :func:`region_scopes` / :func:`organization_scopes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from zhiyuan.accounts.roles import SEPARATED_ADMINS, Role
+
+R = Role
+
+ABILITIES: dict[str, frozenset[Role]] = {
+    # --- the shell
+    "home.resident": frozenset({R.RESIDENT}),
+    "home.volunteer": frozenset({R.VOLUNTEER}),
+    "home.org_admin": frozenset({R.ORG_ADMIN}),
+    "home.dispatcher": frozenset({R.DISPATCHER}),
+    "home.region_admin": frozenset({R.REGION_ADMIN}),
+    "home.system_admin": frozenset({R.SYSTEM_ADMIN}),
+    "home.security_admin": frozenset({R.SECURITY_ADMIN}),
+    "home.audit_admin": frozenset({R.AUDIT_ADMIN}),
+    # --- regions
+    "region.view": frozenset({R.REGION_ADMIN, R.DISPATCHER, R.SYSTEM_ADMIN}),
+    "region.import": frozenset({R.SYSTEM_ADMIN}),
+    # --- people and roles (三员分立: the security administrator keeps roles, the system
+    # administrator keeps accounts and configuration, the auditor only reads the log)
+    "role.grant": frozenset({R.SECURITY_ADMIN, R.REGION_ADMIN}),
+    "user.manage": frozenset({R.SYSTEM_ADMIN}),
+    "volunteer.view": frozenset({R.REGION_ADMIN, R.DISPATCHER, R.ORG_ADMIN}),
+    "audit.view": frozenset({R.AUDIT_ADMIN}),
+    "admin.site": frozenset({R.SYSTEM_ADMIN}),
+    # --- organisations
+    "organization.view": frozenset({R.REGION_ADMIN, R.DISPATCHER, R.ORG_ADMIN}),
+    "organization.manage": frozenset({R.ORG_ADMIN}),
+    "organization.verify": frozenset({R.REGION_ADMIN}),
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a target lives: its region code and, if it belongs to one, its organisation."""
+
+    region_code: str | None = None
+    organization_id: int | None = None
+
+
+def scope_of(target: Any) -> Scope | None:
+    if target is None:
+        return None
+    if isinstance(target, Scope):
+        return target
+    if hasattr(target, "permission_scope"):
+        scope: Scope = target.permission_scope()
+        return scope
+    raise TypeError(f"{type(target).__name__} does not tell its permission scope")
+
+
+@dataclass(frozen=True)
+class ActiveGrant:
+    role: Role
+    region_prefix: str | None
+    region_code: str | None
+    organization_id: int | None
+
+
+def active_grants(user: Any) -> list[ActiveGrant]:
+    """The user's unrevoked grants, read once per user object (one query)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return []
+    cached = getattr(user, "_zhiyuan_grants", None)
+    if cached is None:
+        from zhiyuan.accounts.models import RoleGrant
+        from zhiyuan.regions.codes import parse_code
+
+        cached = [
+            ActiveGrant(
+                role=Role(g.role),
+                region_prefix=parse_code(g.region_id).prefix if g.region_id else None,
+                region_code=g.region_id,
+                organization_id=g.organization_id,
+            )
+            for g in RoleGrant.objects.filter(user=user, revoked_at__isnull=True)
+        ]
+        user._zhiyuan_grants = cached
+    return cached
+
+
+def _covers(grant: ActiveGrant, scope: Scope | None) -> bool:
+    if grant.role in SEPARATED_ADMINS:
+        return True
+    if scope is None:  # "anywhere": the role alone decides; lists narrow by scope
+        return True
+    if grant.region_prefix is not None:
+        return scope.region_code is not None and scope.region_code.startswith(grant.region_prefix)
+    if grant.organization_id is not None:
+        return scope.organization_id == grant.organization_id
+    return False
+
+
+def has_perm(user: Any, ability: str, target: Any = None) -> bool:
+    roles = ABILITIES.get(ability)
+    if roles is None:
+        return False  # an ability nobody declared is nobody's
+    scope = scope_of(target)
+    return any(g.role in roles and _covers(g, scope) for g in active_grants(user))
+
+
+def has_role(user: Any, role: Role) -> bool:
+    return any(g.role == role for g in active_grants(user))
+
+
+def require(
+    user: Any, ability: str, target: Any = None, request: HttpRequest | None = None
+) -> None:
+    """Raise PermissionDenied (and audit the refusal) unless the user may do this here."""
+    if has_perm(user, ability, target):
+        return
+    from zhiyuan.core.audit import audit_record
+    from zhiyuan.core.models import AuditAction, AuditResult
+
+    scope = scope_of(target)
+    audit_record(
+        action=AuditAction.ACCESS_DENIED,
+        actor=user,
+        result=AuditResult.DENIED,
+        object_type=ability,
+        object_id=(scope.region_code or str(scope.organization_id or "")) if scope else "",
+        request=request,
+    )
+    raise PermissionDenied(_("You do not have permission to do this here."))
+
+
+def region_scopes(user: Any, ability: str) -> list[str] | None:
+    """Region codes whose subtrees the user may act on for this ability.
+
+    ``None`` means everywhere (a separated administrator); an empty list means nowhere.
+    """
+    roles = ABILITIES.get(ability, frozenset())
+    codes: list[str] = []
+    for grant in active_grants(user):
+        if grant.role not in roles:
+            continue
+        if grant.role in SEPARATED_ADMINS:
+            return None
+        if grant.region_code:
+            codes.append(grant.region_code)
+    return codes
+
+
+def organization_scopes(user: Any, ability: str) -> list[int]:
+    roles = ABILITIES.get(ability, frozenset())
+    return [
+        g.organization_id
+        for g in active_grants(user)
+        if g.role in roles and g.organization_id is not None
+    ]

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from zhiyuan.regions import views
+
+app_name = "regions"
+urlpatterns = [
+    path("import/", views.region_import, name="import"),
+    path("<str:code>/", views.region_detail, name="detail"),
+]

@@ -1,0 +1,49 @@
+"""Region pages: browse the hierarchy in one's scope; the system administrator imports files."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+
+from zhiyuan.core.permissions import require
+from zhiyuan.regions.forms import RegionImportForm
+from zhiyuan.regions.models import Region
+from zhiyuan.regions.selectors import region_path
+from zhiyuan.regions.services import RegionImportError, region_import_csv
+
+
+@login_required
+def region_detail(request: HttpRequest, code: str) -> HttpResponse:
+    region = get_object_or_404(Region, code=code)
+    require(request.user, "region.view", region, request=request)
+    return render(
+        request,
+        "regions/detail.html",
+        {
+            "region": region,
+            "path": region_path(region.code),
+            "children": region.children.order_by("code"),
+        },
+    )
+
+
+@login_required
+def region_import(request: HttpRequest) -> HttpResponse:
+    require(request.user, "region.import", request=request)
+    form = RegionImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = region_import_csv(text=form.cleaned_data["text"], actor=request.user)
+        except RegionImportError as exc:
+            form.add_error("file", str(exc))
+        else:
+            messages.success(
+                request,
+                _("%(created)d regions created, %(updated)d updated.")
+                % {"created": result.created, "updated": result.updated},
+            )
+            return redirect("regions:import")
+    return render(request, "regions/import.html", {"form": form})

@@ -1,0 +1,24 @@
+"""URL map: the pages, the API under /api/v1, the health check and the admin site."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
+
+from zhiyuan.api import api
+from zhiyuan.core import views as core_views
+
+urlpatterns = [
+    path("", include("zhiyuan.core.urls")),
+    path("accounts/", include("zhiyuan.accounts.urls")),
+    path("regions/", include("zhiyuan.regions.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("api/v1/", api.urls),
+    path("sysadmin/", admin.site.urls),
+]
+
+handler400 = "zhiyuan.core.views.error_400"
+handler403 = "zhiyuan.core.views.error_403"
+handler404 = "zhiyuan.core.views.error_404"
+handler500 = "zhiyuan.core.views.error_500"
