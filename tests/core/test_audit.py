@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def write_entries(n: int = 5) -> None:
     for i in range(n):
-        audit_record(action=AuditAction.RECORD_CHANGED, object_type="test.thing", object_id=str(i))
+        audit_record(action=AuditAction.EXPORT, object_type="test.thing", object_id=str(i))
 
 
 def test_chain_links_every_entry() -> None:

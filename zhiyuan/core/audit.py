@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models, transaction
 from django.http import HttpRequest
@@ -20,6 +20,25 @@ from django.utils.translation import gettext as _
 from zhiyuan.core.models import AuditAction, AuditChainHead, AuditEvent, AuditResult
 
 GENESIS = "0" * 64
+
+_ACTION_LABELS: dict[str, Any] = {}
+ChoicesT = TypeVar("ChoicesT", bound=type[models.TextChoices])
+
+
+def audit_actions(choices: ChoicesT) -> ChoicesT:
+    """Class decorator: register an app's audit actions so the log shows their names."""
+    for member in choices:
+        if member.value in _ACTION_LABELS and _ACTION_LABELS[member.value] != member.label:
+            raise ValueError(f"audit action {member.value!r} is declared twice")
+        _ACTION_LABELS[member.value] = member.label
+    return choices
+
+
+def action_label(action: str) -> str:
+    return str(_ACTION_LABELS.get(action, action))
+
+
+audit_actions(AuditAction)
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -51,7 +70,7 @@ def _hashed_fields(event: AuditEvent) -> dict[str, Any]:
 
 def audit_record(
     *,
-    action: AuditAction,
+    action: str,
     actor: Any = None,
     target: models.Model | None = None,
     object_type: str = "",
@@ -74,7 +93,7 @@ def audit_record(
             at=timezone.now(),
             actor_id=actor_id,
             ip=client_ip(request),
-            action=action,
+            action=str(action),
             object_type=object_type,
             object_id=object_id,
             result=result,

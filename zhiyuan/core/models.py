@@ -8,6 +8,9 @@ from django.utils.translation import gettext_lazy as _
 
 
 class AuditAction(models.TextChoices):
+    """The actions of the core and accounts. Other apps declare their own TextChoices and
+    register them with ``zhiyuan.core.audit.audit_actions`` so the log can name them."""
+
     LOGIN = "auth.login", _("Logged in")
     LOGIN_FAILED = "auth.login_failed", _("Failed log-in")
     LOCKED_OUT = "auth.locked_out", _("Locked out")
@@ -19,9 +22,7 @@ class AuditAction(models.TextChoices):
     ACCESS_DENIED = "access.denied", _("Access refused")
     UNMASK = "pii.unmask", _("Personal data shown in full")
     EXPORT = "pii.export", _("Data exported")
-    RECORD_CHANGED = "record.changed", _("Record changed")
     REGIONS_IMPORTED = "regions.imported", _("Regions imported")
-    ORGANIZATION_CHANGED = "organization.changed", _("Organisation changed")
 
 
 class AuditResult(models.TextChoices):
@@ -49,7 +50,9 @@ class AuditEvent(models.Model):
         related_name="+",
     )
     ip = models.GenericIPAddressField(_("from where"), null=True, blank=True)
-    action = models.CharField(_("action"), max_length=40, choices=AuditAction.choices)
+    # No ``choices``: every app declares its own actions (see ``audit_actions``), and a new
+    # action must not need a migration of the log.
+    action = models.CharField(_("action"), max_length=40)
     object_type = models.CharField(_("object type"), max_length=60, blank=True)
     object_id = models.CharField(_("object"), max_length=64, blank=True)
     result = models.CharField(_("result"), max_length=10, choices=AuditResult.choices)
@@ -65,6 +68,12 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.result}"
+
+    @property
+    def action_label(self) -> str:
+        from zhiyuan.core.audit import action_label
+
+        return action_label(self.action)
 
 
 class AuditChainHead(models.Model):

@@ -5,16 +5,21 @@ communities under them, and everyone in them, are invented. Everything is drawn 
 generators, so two builds with the same seed produce the same district (volunteer numbers and
 ciphertexts aside, which are random by design).
 
-Each later part of Zhiyuan adds its objects here, so every role sees a living system on its first
-log-in.
+Each app adds its own objects in a module ``zhiyuan/<app>/demo.py`` with
+``populate(ctx: DemoContext)`` (and an optional ``ORDER``, default 100, lower runs first); the
+builder finds and runs them after the base district, so every role sees a living system on its
+first log-in.
 """
 
 from __future__ import annotations
 
+import importlib
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.apps import apps
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from faker import Faker
@@ -192,6 +197,36 @@ MOBILE_PREFIXES = [
 ]
 
 
+@dataclass
+class DemoContext:
+    """What the base district built, handed to each app's ``demo.populate``."""
+
+    rng: random.Random
+    fake: Faker
+    district: Region
+    communities: list[Region]
+    skills: list[Skill]
+    organizations: list[Organization]
+    volunteers: list[VolunteerProfile]
+    accounts: dict[Role, User] = field(default_factory=dict)
+
+
+def app_demo_steps() -> list[tuple[int, str, Callable[[DemoContext], None]]]:
+    """Every installed Zhiyuan app's ``demo.populate``, in ORDER then app order."""
+    steps = []
+    for config in apps.get_app_configs():
+        if not config.name.startswith("zhiyuan.") or config.name == "zhiyuan.demo":
+            continue
+        try:
+            module = importlib.import_module(f"{config.name}.demo")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{config.name}.demo":
+                continue
+            raise
+        steps.append((getattr(module, "ORDER", 100), config.name, module.populate))
+    return sorted(steps, key=lambda step: (step[0], step[1]))
+
+
 def demo_logins() -> list[DemoLogin]:
     return [DemoLogin(role, phone, name) for role, phone, name in DEMO_ACCOUNTS]
 
@@ -215,7 +250,19 @@ class DemoBuilder:
         organizations = self._organizations(communities)
         volunteers = self._volunteers(communities, skills)
         self._memberships(organizations, volunteers)
-        self._role_accounts(communities, organizations, skills)
+        accounts = self._role_accounts(communities, organizations, skills)
+        context = DemoContext(
+            rng=self.rng,
+            fake=self.fake,
+            district=Region.objects.get(code=DISTRICT),
+            communities=communities,
+            skills=skills,
+            organizations=organizations,
+            volunteers=volunteers,
+            accounts=accounts,
+        )
+        for _, _, populate in app_demo_steps():
+            populate(context)
         return demo_logins()
 
     def _communities(self) -> list[Region]:
@@ -333,12 +380,14 @@ class DemoBuilder:
 
     def _role_accounts(
         self, communities: list[Region], orgs: list[Organization], skills: list[Skill]
-    ) -> None:
+    ) -> dict[Role, User]:
         district = Region.objects.get(code=DISTRICT)
         home = communities[0]
         verified = next(o for o in orgs if o.status == OrganizationStatus.VERIFIED)
+        accounts: dict[Role, User] = {}
         for role, phone, name in DEMO_ACCOUNTS:
             user = user_create(phone=phone, password=DEMO_PASSWORD, name=name)
+            accounts[role] = user
             if role in (Role.RESIDENT, Role.VOLUNTEER):
                 role_grant(user=user, role=role, region=home)
             elif role == Role.ORG_ADMIN:
@@ -363,3 +412,4 @@ class DemoBuilder:
                     [s for s in skills if s.code in {"elder-care", "it-help", "first-aid"}]
                 )
                 Membership.objects.create(organization=verified, user=user)
+        return accounts
