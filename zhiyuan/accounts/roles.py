@@ -15,12 +15,14 @@ class Role(models.TextChoices):
     SYSTEM_ADMIN = "system_admin", _("System administrator")
     SECURITY_ADMIN = "security_admin", _("Security administrator")
     AUDIT_ADMIN = "audit_admin", _("Audit administrator")
+    MERCHANT = "merchant", _("Partner merchant")
 
 
 # Scoped by a region subtree.
 REGION_ROLES = frozenset({Role.RESIDENT, Role.VOLUNTEER, Role.DISPATCHER, Role.REGION_ADMIN})
 # Scoped by an organisation.
-ORGANIZATION_ROLES = frozenset({Role.ORG_ADMIN})
+# A partner merchant acts for its own organisation (of kind "merchant") in the rewards store.
+ORGANIZATION_ROLES = frozenset({Role.ORG_ADMIN, Role.MERCHANT})
 # The three separated administrators (三员分立) act on the whole deployment.
 SEPARATED_ADMINS = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
 # Administrators get the shorter idle timeout and must use a second factor.

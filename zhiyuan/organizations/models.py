@@ -24,6 +24,8 @@ class OrganizationKind(models.TextChoices):
     ENTERPRISE_TEAM = "enterprise_team", _("Enterprise volunteer team")
     SCHOOL_TEAM = "school_team", _("School or university team")
     COMMUNITY_TEAM = "community_team", _("Community grassroots team")
+    # Not a volunteer organisation: a shop or service provider that hands out rewards.
+    MERCHANT = "merchant", _("Partner merchant")
 
 
 class OrganizationStatus(models.TextChoices):
