@@ -6,6 +6,7 @@ from zhiyuan.accounts.api import router as accounts_router
 from zhiyuan.core.api import AUTH, install_error_handlers
 from zhiyuan.core.audit_api import router as audit_router
 from zhiyuan.organizations.api import router as organizations_router
+from zhiyuan.people.api import router as people_router
 from zhiyuan.regions.api import router as regions_router
 
 api = NinjaAPI(
@@ -18,5 +19,6 @@ api = NinjaAPI(
 install_error_handlers(api)
 api.add_router("/auth", accounts_router)
 api.add_router("/regions", regions_router)
+api.add_router("/people", people_router)
 api.add_router("/organizations", organizations_router)
 api.add_router("/audit", audit_router)

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             os.execv(gunicorn, [gunicorn, "zhiyuan.wsgi", "--bind", bind, "--workers", "4"])  # noqa: S606
         return _django(["runserver", *(rest or ["127.0.0.1:8000"])])
     if command == "worker":
-        return _django(["db_worker", *rest])
+        return _django(["worker", *rest])
     return _django(args)
 
 

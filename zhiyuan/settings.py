@@ -121,6 +121,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "zhiyuan.core.middleware.SessionLimitsMiddleware",
+    "zhiyuan.accounts.second_factor.AdminSecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "zhiyuan.core.middleware.NoStoreMiddleware",
@@ -205,6 +206,13 @@ AXES_VERBOSE = False
 # axes.W006 warns that keying on the account alone lets an attacker rotate addresses. That is
 # the intent here: the lock protects the account, and shared IPs (community centres) must work.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
+# Administrators confirm a TOTP code after their password: "required" in production; the demo
+# and the test suite default to "optional" (tests of the rule switch it on).
+ZHIYUAN_ADMIN_OTP = env("ADMIN_OTP", "required" if PRODUCTION else "optional")
+if ZHIYUAN_ADMIN_OTP not in {"required", "optional"}:
+    raise ImproperlyConfigured("ZHIYUAN_ADMIN_OTP is required or optional")
+OTP_TOTP_ISSUER = "Zhiyuan"
 
 # Sessions: 30 minutes idle (15 for administrators), 12 hours at most (SessionLimitsMiddleware).
 SESSION_COOKIE_AGE = 30 * 60

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("zhiyuan.core.urls")),
     path("accounts/", include("zhiyuan.accounts.urls")),
     path("regions/", include("zhiyuan.regions.urls")),
+    path("people/", include("zhiyuan.people.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("healthz", core_views.healthz, name="healthz"),

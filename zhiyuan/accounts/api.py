@@ -9,10 +9,12 @@ from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from ninja import Router, Schema, Status
 
 from zhiyuan.accounts.models import ApiToken, User
 from zhiyuan.accounts.phones import InvalidPhone, normalize_mobile
+from zhiyuan.accounts.second_factor import needs_second_factor, otp_required
 from zhiyuan.accounts.services import token_create, token_revoke
 from zhiyuan.core.api import ApiError, ErrorOut
 from zhiyuan.core.permissions import active_grants
@@ -53,6 +55,7 @@ class TokenIn(Schema):
     phone: str
     password: str
     name: str = "app"
+    otp: str = ""  # administrators' six-digit code, where the second factor is required
 
 
 class TokenCreatedOut(Schema):
@@ -88,6 +91,14 @@ def token_obtain(request: HttpRequest, payload: TokenIn) -> Status[TokenCreatedO
         raise ApiError(429, "locked_out", _("Too many failed log-ins: try again in 15 minutes."))
     if user is None:
         raise ApiError(401, "invalid_login", _("The mobile number or the password is not right."))
+    if otp_required() and needs_second_factor(user):
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None or not device.verify_token(payload.otp.strip()):
+            raise ApiError(
+                401,
+                "second_factor_required",
+                _("Administrators add the six-digit code of their authenticator app."),
+            )
     token, key = token_create(user=cast(User, user), name=payload.name, request=request)
     return Status(
         201,

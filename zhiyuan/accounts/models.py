@@ -62,6 +62,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Django's admin site is for the system administrator alone.
     is_staff = models.BooleanField(_("staff"), default=False)
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+    # Set when the person closes the account: personal data is erased, records stay under the
+    # volunteer number (PIPL Art. 47; Regulations Art. 19).
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
 
     objects = UserManager()
 
@@ -156,3 +159,31 @@ class ApiToken(models.Model):
     def is_usable(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class PhonePurpose(models.TextChoices):
+    REGISTER = "register", _("registration")
+    CHANGE_PHONE = "change_phone", _("change of mobile number")
+    GUARDIAN = "guardian", _("guardian confirmation")
+
+
+class PhoneChallenge(models.Model):
+    """A one-time code sent by SMS to prove a person holds a mobile number.
+
+    Only the code's hash is stored; a code works once, for 10 minutes, for 5 guesses.
+    """
+
+    phone_index = models.CharField(max_length=32, db_index=True)
+    purpose = models.CharField(max_length=20, choices=PhonePurpose.choices)
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("phone code")
+        verbose_name_plural = _("phone codes")
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.created_at:%Y-%m-%d %H:%M}"

@@ -6,3 +6,6 @@ class CoreConfig(AppConfig):
     name = "zhiyuan.core"
     label = "core"
     verbose_name = _("Core")
+
+    def ready(self) -> None:
+        from zhiyuan.core import tasks  # noqa: F401  (registers the periodic retention task)

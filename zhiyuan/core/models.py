@@ -23,6 +23,8 @@ class AuditAction(models.TextChoices):
     UNMASK = "pii.unmask", _("Personal data shown in full")
     EXPORT = "pii.export", _("Data exported")
     REGIONS_IMPORTED = "regions.imported", _("Regions imported")
+    KEYS_ROTATED = "crypto.rotated", _("Personal data re-encrypted under a new key")
+    RETENTION_RUN = "retention.run", _("Expired data removed")
 
 
 class AuditResult(models.TextChoices):
@@ -87,3 +89,17 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.last_seq} {self.last_hash[:12]}"
+
+
+class PeriodicRun(models.Model):
+    """When a periodic background task was last enqueued (see ``zhiyuan.core.schedule``)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    last_enqueued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("periodic task")
+        verbose_name_plural = _("periodic tasks")
+
+    def __str__(self) -> str:
+        return self.name

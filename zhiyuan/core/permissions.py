@@ -41,6 +41,8 @@ ABILITIES: dict[str, frozenset[Role]] = {
     "user.manage": frozenset({R.SYSTEM_ADMIN}),
     "volunteer.view": frozenset({R.REGION_ADMIN, R.DISPATCHER, R.ORG_ADMIN}),
     "audit.view": frozenset({R.AUDIT_ADMIN}),
+    # Seeing a masked value in full, with a stated reason; always audited.
+    "pii.unmask": frozenset({R.REGION_ADMIN}),
     "admin.site": frozenset({R.SYSTEM_ADMIN}),
     # --- organisations
     "organization.view": frozenset({R.REGION_ADMIN, R.DISPATCHER, R.ORG_ADMIN}),

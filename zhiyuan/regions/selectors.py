@@ -36,3 +36,31 @@ def region_path(code: str) -> list[Region]:
     prefixes = [parsed.code[:end] for end in (2, 4, 6, 9, 12) if end <= len(parsed.prefix)]
     codes = [p.ljust(12, "0") for p in prefixes]
     return list(Region.objects.filter(code__in=codes).order_by("level"))
+
+
+def region_picker_levels(code: str | None) -> list[tuple[str | None, list[Region]]]:
+    """The select boxes of a region picker showing ``code``: for each level from the top,
+    the chosen region (or None) and the choices at that level. A level with a single choice
+    is chosen already (a district deployment starts at its streets).
+
+    One query per level shown (at most five), whatever the size of the deployment.
+    """
+    chosen = region_path(code) if code else []
+    levels: list[tuple[str | None, list[Region]]] = []
+    parent: str | None = None
+    for depth in range(6):
+        options = list(
+            Region.objects.filter(parent_id=parent).order_by("code")
+            if parent
+            else Region.objects.filter(parent__isnull=True).order_by("code")
+        )
+        if not options:
+            break
+        picked = chosen[depth].code if depth < len(chosen) else None
+        if picked is None and len(options) == 1:
+            picked = options[0].code
+        levels.append((picked, options))
+        if picked is None:
+            break
+        parent = picked
+    return levels

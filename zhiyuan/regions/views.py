@@ -11,8 +11,28 @@ from django.utils.translation import gettext as _
 from zhiyuan.core.permissions import require
 from zhiyuan.regions.forms import RegionImportForm
 from zhiyuan.regions.models import Region
-from zhiyuan.regions.selectors import region_path
+from zhiyuan.regions.selectors import region_path, region_picker_levels
 from zhiyuan.regions.services import RegionImportError, region_import_csv
+
+
+def region_picker(request: HttpRequest) -> HttpResponse:
+    """The cascading region selects (public: registration uses them). htmx swaps the whole
+    picker when one select changes, so the page never lists more than one level's children."""
+    code = request.GET.get("pick") or ""
+    if not Region.objects.filter(code=code).exists():
+        code = ""
+    context = picker_context(code, request.GET.get("field", ""))
+    return render(request, "regions/_picker.html", context)
+
+
+def picker_context(code: str, field: str = "") -> dict[str, object]:
+    levels = region_picker_levels(code)
+    picked = [p for p, _ in levels if p]
+    return {
+        "levels": levels,
+        "chosen": picked[-1] if picked else "",
+        "field": field if field.isidentifier() else "community",
+    }
 
 
 @login_required

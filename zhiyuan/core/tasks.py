@@ -1,0 +1,48 @@
+"""Background work of the core: the retention schedule (PIPL: keep data no longer than needed)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+from django_tasks import task
+
+from zhiyuan.core.audit import audit_record
+from zhiyuan.core.models import AuditAction
+from zhiyuan.core.schedule import periodic
+
+# How long each kind of transient data is kept after it stops being useful.
+PHONE_CODES_KEPT = timedelta(days=1)
+DEAD_TOKENS_KEPT = timedelta(days=90)
+GUARDIAN_REQUEST_OPEN = timedelta(days=30)
+
+
+def retention_apply(now: Any = None) -> dict[str, int]:
+    """Remove what the retention schedule says has expired; audit the counts."""
+    from zhiyuan.accounts.models import ApiToken, PhoneChallenge
+    from zhiyuan.people.models import GuardianLink
+
+    now = now or timezone.now()
+    counts = {
+        "phone_codes": PhoneChallenge.objects.filter(
+            created_at__lt=now - PHONE_CODES_KEPT
+        ).delete()[0],
+        "sessions": Session.objects.filter(expire_date__lt=now).delete()[0],
+        "api_tokens": ApiToken.objects.filter(revoked_at__lt=now - DEAD_TOKENS_KEPT).delete()[0]
+        + ApiToken.objects.filter(expires_at__lt=now - DEAD_TOKENS_KEPT).delete()[0],
+        "guardian_requests": GuardianLink.objects.filter(
+            consented_at__isnull=True,
+            revoked_at__isnull=True,
+            requested_at__lt=now - GUARDIAN_REQUEST_OPEN,
+        ).update(revoked_at=now),
+    }
+    audit_record(action=AuditAction.RETENTION_RUN, object_type="core.retention", detail=counts)
+    return counts
+
+
+@periodic(every=timedelta(hours=24))
+@task()
+def retention_run() -> dict[str, int]:
+    return retention_apply()
