@@ -25,6 +25,11 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(autouse=True)
+def _audit_anchors_in_tmp(settings: Any, tmp_path: Any) -> None:
+    settings.ZHIYUAN_AUDIT_ANCHOR_FILE = tmp_path / "audit-anchors.log"
+
+
+@pytest.fixture(autouse=True)
 def _fast_hashing(settings: Any) -> None:
     # Argon2 is deliberately slow; tests that are not about hashing use a fast hasher.
     # tests/core/test_settings.py checks the real list starts with Argon2.

@@ -58,28 +58,35 @@ def _kept_secret(filename: str, make: str) -> str:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     path = VAR_DIR / filename
     if not path.exists():
-        if make == "ZHIYUAN_SECRET_KEY":
-            value = secrets.token_urlsafe(50)
-        else:  # encryption material: one AES-256 key with its id, one blind-index key
-            value = json.dumps(
-                {
-                    "encryption_keys": f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
-                    "blind_index_key": base64.b64encode(secrets.token_bytes(32)).decode(),
-                }
-            )
+        # The secret key, or an empty key file that the lines below fill in.
+        value = secrets.token_urlsafe(50) if make == "ZHIYUAN_SECRET_KEY" else json.dumps({})
         path.write_text(value, encoding="utf-8")
         path.chmod(0o600)
+    if make != "ZHIYUAN_SECRET_KEY":
+        keys = json.loads(path.read_text(encoding="utf-8"))
+        wanted = {
+            "encryption_keys": lambda: f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
+            "blind_index_key": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+            "audit_key": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+        }
+        missing = {name: make_key() for name, make_key in wanted.items() if name not in keys}
+        if missing:  # a var/ from an older version gains the keys it lacks
+            path.write_text(json.dumps(keys | missing), encoding="utf-8")
     return path.read_text(encoding="utf-8").strip()
 
 
 SECRET_KEY = env("SECRET_KEY") or _kept_secret("secret_key", "ZHIYUAN_SECRET_KEY")
 
 _dev_keys: dict[str, str] = {}
-if not (env("ENCRYPTION_KEYS") and env("BLIND_INDEX_KEY")):
+if not (env("ENCRYPTION_KEYS") and env("BLIND_INDEX_KEY") and env("AUDIT_KEY")):
     _dev_keys = json.loads(_kept_secret("keys.json", "ZHIYUAN_ENCRYPTION_KEYS"))
 # "id:base64key,id:base64key" — the first key encrypts, every listed key decrypts (rotation).
 ZHIYUAN_ENCRYPTION_KEYS = env("ENCRYPTION_KEYS") or _dev_keys["encryption_keys"]
 ZHIYUAN_BLIND_INDEX_KEY = env("BLIND_INDEX_KEY") or _dev_keys["blind_index_key"]
+# Keys the audit chain's hashes (HMAC), so that whoever can write the table cannot recompute it.
+ZHIYUAN_AUDIT_KEY = env("AUDIT_KEY") or _dev_keys["audit_key"]
+# Where the chain's head is anchored, outside the database (ship it to write-once storage).
+ZHIYUAN_AUDIT_ANCHOR_FILE = Path(env("AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.log")))
 # The cipher behind personal data; a deployment may name an SM4 implementation instead.
 ZHIYUAN_CIPHER = env("CIPHER", "zhiyuan.core.crypto.AesGcmCipher")
 
@@ -125,6 +132,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "zhiyuan.core.middleware.NoStoreMiddleware",
+    "zhiyuan.core.middleware.RefusalAuditMiddleware",
     # axes last, as its documentation asks, so it sees the final response of a log-in.
     "axes.middleware.AxesMiddleware",
 ]
@@ -262,6 +270,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "zhiyuan@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ZHIYUAN_SMS_BACKEND = env("SMS_BACKEND", "zhiyuan.core.sms.ConsoleSmsBackend")
+if PRODUCTION and ZHIYUAN_SMS_BACKEND.endswith("ConsoleSmsBackend"):
+    # The console backend logs codes in clear: fine for the demo, a hole in production.
+    raise ImproperlyConfigured("ZHIYUAN_SMS_BACKEND must name a real SMS gateway in production")
 
 # --- Security headers --------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

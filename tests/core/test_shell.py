@@ -87,6 +87,13 @@ def test_argon2_is_the_first_hasher() -> None:
     assert project_settings.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
 
 
+class GatewayForTheCheck:
+    """Stands in for a deployment's SMS gateway class in the deploy check; never sends."""
+
+    def send(self, phone: str, text: str) -> None:
+        raise AssertionError("the deploy check sends nothing")
+
+
 def test_production_profile_passes_the_deploy_check(tmp_path) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
@@ -95,6 +102,8 @@ def test_production_profile_passes_the_deploy_check(tmp_path) -> None:
         "ZHIYUAN_ALLOWED_HOSTS": "zhiyuan.example.org",
         "ZHIYUAN_ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",
         "ZHIYUAN_BLIND_INDEX_KEY": "B" * 43 + "=",
+        "ZHIYUAN_AUDIT_KEY": "C" * 43 + "=",
+        "ZHIYUAN_SMS_BACKEND": "tests.core.test_shell.GatewayForTheCheck",
         "ZHIYUAN_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
         "ZHIYUAN_VAR_DIR": str(tmp_path),
     }

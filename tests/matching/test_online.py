@@ -87,7 +87,9 @@ def test_recorded_assignments_count_against_the_cap(region: Instance) -> None:
     index = OnlineIndex(region)
     task = new_tasks(region, 1, seed=3)[0]
     first = index.top(task, 20)[0].volunteer
-    index.record_assignment(first, int(region.volunteer_cap[first]))
+    free_slots = [s for s in range(21) if int(region.volunteer_slots[first]) >> s & 1]
+    for slot in free_slots[: int(region.volunteer_cap[first])]:
+        index.record_assignment(first, slot)
     assert first not in [s.volunteer for s in index.top(task, 20)]
     load = region.load.copy()
     load[first] = region.volunteer_cap[first]
@@ -122,3 +124,20 @@ def test_excluded_nearby_are_the_nearest_ineligible_with_reasons(region: Instanc
     assert distances == sorted(distances)
     eligible = {s.volunteer for s in index.top(task, 10_000)}
     assert not eligible & {e.volunteer for e in excluded}
+
+
+def test_a_volunteer_busy_in_a_slot_is_not_offered_that_slot_again(region: Instance) -> None:
+    index = OnlineIndex(region)
+    task = new_tasks(region, 1, seed=5)[0]
+    suggestions = index.top(task, 20)
+    first = next(s.volunteer for s in suggestions if region.volunteer_cap[s.volunteer] > 1)
+    index.record_assignment(first, task.slot)
+    assert first not in [s.volunteer for s in index.top(task, 20)]
+    other = next(
+        s for s in range(21) if s != task.slot and int(region.volunteer_slots[first]) >> s & 1
+    )
+    elsewhere = NewTask(xy_km=task.xy_km, slot=other, skills=task.skills, urgency=task.urgency)
+    assert index.busy[first] == 1 << task.slot
+    # Another slot is unaffected (the cap leaves room): the answer is the fresh index's.
+    fresh = first in [s.volunteer for s in OnlineIndex(region).top(elsewhere, 500)]
+    assert (first in [s.volunteer for s in index.top(elsewhere, 500)]) == fresh

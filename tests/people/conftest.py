@@ -51,3 +51,29 @@ def registration(district: Any, sms_code: Any) -> Any:
         return data
 
     return make
+
+
+@pytest.fixture
+def adult() -> Any:
+    """An adult with a real-name identity (a possible guardian), made without an SMS round."""
+    import datetime as dt
+
+    from tests.factories import make_user
+    from zhiyuan.people.identity import DocumentType
+    from zhiyuan.people.models import Identity
+    from zhiyuan.people.services import document_index
+
+    def make(phone: str, birth: str = "19800505") -> Any:
+        user = make_user(phone=phone)
+        number = id_number(birth, sequence=456)
+        Identity.objects.create(
+            user=user,
+            document_type=DocumentType.RESIDENT_ID,
+            document_number=number,
+            document_index=document_index(DocumentType.RESIDENT_ID, number),
+            birth_date=dt.date(int(birth[:4]), int(birth[4:6]), int(birth[6:])),
+            sex="F",
+        )
+        return user
+
+    return make

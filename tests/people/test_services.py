@@ -110,11 +110,22 @@ class TestRegistration:
 
 class TestMinors:
     @time_machine.travel("2026-11-28 10:00 +0800", tick=False)
-    def test_under_14_waits_for_the_guardian(self, registration) -> None:
+    def test_under_14_waits_for_the_guardian(self, registration, adult) -> None:
         with pytest.raises(ValidationError) as caught:
             services.volunteer_register(**registration(document_number=id_number("20150301")))
         assert "guardian" in messages_of(caught)["guardian_phone"]
-        mother = make_user(phone="13912345678")
+        # An account without a real-name adult identity cannot be a guardian.
+        make_user(phone="13912345670")
+        with pytest.raises(ValidationError) as caught:
+            services.volunteer_register(
+                **registration(
+                    document_number=id_number("20150301"),
+                    guardian_phone="13912345670",
+                    guardian_relation="mother",
+                )
+            )
+        assert "No adult" in messages_of(caught)["guardian_phone"]
+        mother = adult("13912345678")
         profile = services.volunteer_register(
             **registration(
                 document_number=id_number("20150301"),
@@ -136,14 +147,35 @@ class TestMinors:
             subject=profile.user, notice__kind=NoticeKind.CHILD_DATA
         )
         assert child_consent.given_by == mother
+        # The child cannot withdraw the guardian's consent; the guardian can, and it pauses.
+        with pytest.raises(ValidationError):
+            services.consent_withdraw(user=profile.user, kind=NoticeKind.CHILD_DATA)
+        services.guardian_withdraw(guardian=mother, link=link)
+        profile.refresh_from_db()
+        profile.user._zhiyuan_grants = None
+        assert profile.status == ProfileStatus.AWAITING_GUARDIAN
+        assert not has_role(profile.user, Role.VOLUNTEER)
+        assert not services.consent_active(profile.user, NoticeKind.CHILD_DATA)
 
     @time_machine.travel("2026-11-28 10:00 +0800", tick=False)
     def test_teenagers_need_a_guardian_unless_the_region_relaxes_it(
-        self, registration, district
+        self, registration, district, adult
     ) -> None:
         teen = id_number("20100601")  # 16
         with pytest.raises(ValidationError):
             services.volunteer_register(**registration(document_number=teen))
+        father = adult("13912345678")
+        waiting = services.volunteer_register(
+            **registration(
+                phone="13911119999",
+                document_number=id_number("20100601", sequence=125),
+                guardian_phone="13912345678",
+                guardian_relation="father",
+            )
+        )
+        services.guardian_consent(guardian=father, link=waiting.user.guardian_links.get())
+        consent = Consent.objects.get(subject=waiting.user, given_by=father)
+        assert consent.notice.kind == NoticeKind.TEEN_GUARDIAN
         MinorPolicy.objects.create(region=district, teens_need_guardian=False)
         profile = services.volunteer_register(**registration(document_number=teen))
         assert profile.status == ProfileStatus.ACTIVE
@@ -194,6 +226,15 @@ class TestPhoneCodes:
                 phone_code_send(phone="13911112222", purpose=PhonePurpose.REGISTER)
             clock.shift(3600)
             phone_code_send(phone="13911112222", purpose=PhonePurpose.REGISTER)
+
+    def test_one_connection_cannot_spend_the_sms_budget(self) -> None:
+        from zhiyuan.accounts.otp import MAX_PER_IP_HOUR
+
+        for n in range(MAX_PER_IP_HOUR):
+            phone_code_send(phone=f"1391111{n:04d}", purpose=PhonePurpose.REGISTER, ip="10.0.0.7")
+        with pytest.raises(CodeRefused, match="connection"):
+            phone_code_send(phone="13922220000", purpose=PhonePurpose.REGISTER, ip="10.0.0.7")
+        phone_code_send(phone="13922220000", purpose=PhonePurpose.REGISTER, ip="10.0.0.8")
 
 
 class TestRights:
@@ -290,3 +331,72 @@ def test_nothing_personal_in_clear_in_the_tables(registration) -> None:
     assert id_number("19900101") not in text
     assert "多福巷" not in text
     assert VolunteerProfile.objects.get().address == "东城区多福巷 12 号"
+
+
+@time_machine.travel("2026-11-28 10:00 +0800", tick=False)
+def test_retention_erases_a_minor_nobody_agreed_to(registration, adult) -> None:
+    from zhiyuan.core.tasks import retention_apply
+
+    adult("13912345678")
+    child = services.volunteer_register(
+        **registration(
+            document_number=id_number("20150301"),
+            guardian_phone="13912345678",
+            guardian_relation="妈妈",
+        )
+    )
+    with time_machine.travel("2026-12-20 10:00 +0800", tick=False):
+        assert retention_apply()["unconsented_minors"] == 0
+    with time_machine.travel("2027-01-05 10:00 +0800", tick=False):
+        assert retention_apply()["unconsented_minors"] == 1
+    child.refresh_from_db()
+    assert child.status == ProfileStatus.CLOSED
+    assert Identity.objects.get(user=child.user).document_number == ""
+    # The child can register again later, with another guardian.
+    again = services.document_index("resident_id", id_number("20150301"))
+    assert not Identity.objects.filter(document_index=again).exists()
+
+
+def test_probing_without_a_code_reveals_nothing(registration) -> None:
+    services.volunteer_register(**registration())
+    probe = registration(phone="13911113333", code="000000")
+    probe["document_number"] = id_number("19900101")  # someone else's, already registered
+    with pytest.raises(ValidationError) as caught:
+        services.volunteer_register(**probe)
+    assert set(messages_of(caught)) == {"code"}
+
+
+def test_closing_an_account_ends_its_tokens_devices_and_wards(registration, adult) -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from zhiyuan.accounts.models import ApiToken
+    from zhiyuan.accounts.services import token_create
+
+    mother = adult("13912345678")
+    mother.set_password("walk-the-dog-2026")
+    mother.save()
+    with time_machine.travel("2026-11-28 10:00 +0800", tick=False):
+        child = services.volunteer_register(
+            **registration(
+                document_number=id_number("20150301"),
+                guardian_phone="13912345678",
+                guardian_relation="妈妈",
+            )
+        )
+    services.guardian_consent(guardian=mother, link=child.user.guardian_links.get())
+    token_create(user=mother, name="app")
+    TOTPDevice.objects.create(user=mother, name="phone")
+    services.person_close(user=mother, password="walk-the-dog-2026")
+    assert not ApiToken.objects.filter(user=mother).exists()
+    assert not TOTPDevice.objects.filter(user=mother).exists()
+    child.refresh_from_db()
+    assert child.status == ProfileStatus.AWAITING_GUARDIAN
+
+
+def test_an_unmask_reason_may_not_carry_numbers(registration, district) -> None:
+    profile = services.volunteer_register(**registration())
+    admin = make_user(Role.REGION_ADMIN, region=district)
+    with pytest.raises(ValidationError):
+        services.person_unmask(
+            actor=admin, profile=profile, field="phone", reason="核对 13911112222"
+        )

@@ -96,8 +96,8 @@ def test_volunteer_list_is_masked_and_scoped(
     assert client.get("/people/volunteers/").status_code == 403
 
 
-def test_guardian_page(client, registration) -> None:
-    mother = make_user(phone="13912345678")
+def test_guardian_page(client, registration, adult) -> None:
+    mother = adult("13912345678")
     import time_machine
 
     with time_machine.travel("2026-11-28 10:00 +0800", tick=False):
@@ -196,3 +196,52 @@ class TestApi:
         assert ok.json() == {"field": "phone", "value": "13911112222"}
         client.force_login(profile.user)
         assert client.get("/api/v1/people/volunteers").status_code == 403
+
+
+def test_a_waiting_minor_is_not_logged_in(
+    client, district, adult, django_capture_on_commit_callbacks
+) -> None:
+    import time_machine
+
+    adult("13912345678")
+    with time_machine.travel("2026-11-28 10:00 +0800", tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post("/people/register/", {"phone": "13911112222", "action": "send_code"})
+        code = re.search(r"\d{6}", ConsoleSmsBackend.outbox[-1][1]).group(0)
+        page = client.post(
+            "/people/register/",
+            {
+                "phone": "13911112222",
+                "code": code,
+                "name": "林小雨",
+                "document_type": "resident_id",
+                "document_number": id_number("20150301"),
+                "community": f"{district.code[:6]}001001",
+                "password": "walk-the-dog-2026",
+                "guardian_phone": "13912345678",
+                "guardian_relation": "妈妈",
+                "agree": "on",
+                "action": "register",
+            },
+        ).content.decode()
+    assert "等待监护人同意" in page
+    assert client.get("/people/me/").status_code == 302  # not logged in
+
+
+def test_patching_nulls_changes_nothing(client, registration) -> None:
+    profile = services.volunteer_register(**registration())
+    client.force_login(profile.user)
+    response = client.patch(
+        "/api/v1/people/me",
+        {"max_travel_km": None, "emergency_ok": None},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert response.json()["max_travel_km"] == profile.max_travel_km
+
+
+def test_bad_form_values_are_404_not_500(client, registration) -> None:
+    profile = services.volunteer_register(**registration())
+    client.force_login(profile.user)
+    assert client.post("/people/me/privacy/", {"kind": "nonsense"}).status_code == 404
+    assert client.post("/people/guardian/", {"link": "x"}).status_code == 404

@@ -95,3 +95,10 @@ def test_subtree_query_uses_the_primary_key_index_on_postgres() -> None:
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Index" in plan and "regions_region_pkey" in plan
+
+
+def test_a_reimport_cannot_orphan_a_region() -> None:
+    region_import_csv(text=GOOD)
+    with pytest.raises(RegionImportError, match="only the top region"):
+        region_import_csv(text="110101001000,东华门街道,\n")
+    assert Region.objects.get(code="110101001000").parent_id == "110101000000"

@@ -174,6 +174,8 @@ class PhoneChallenge(models.Model):
     """
 
     phone_index = models.CharField(max_length=32, db_index=True)
+    # A keyed hash of the requesting address, for the per-connection limit; never the address.
+    ip_index = models.CharField(max_length=32, blank=True, db_index=True)
     purpose = models.CharField(max_length=20, choices=PhonePurpose.choices)
     code_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -20,12 +20,16 @@ from django.utils.translation import gettext as _
 
 from zhiyuan.accounts.models import PhoneChallenge, PhonePurpose, phone_index
 from zhiyuan.accounts.phones import normalize_mobile
+from zhiyuan.core.crypto import blind_index
 from zhiyuan.core.sms import sms_backend
 
 CODE_LIFETIME = timedelta(minutes=10)
 MAX_GUESSES = 5
 RESEND_AFTER = timedelta(seconds=60)
 MAX_PER_HOUR = 5
+# Per sending address: a community centre registers many residents from one IP, so the limit is
+# generous, but it stops one client from spending the SMS budget across many numbers.
+MAX_PER_IP_HOUR = 30
 
 
 class CodeRefused(ValueError):
@@ -42,11 +46,21 @@ def _hash(index: str, code: str) -> str:
 
 
 @transaction.atomic
-def phone_code_send(*, phone: str, purpose: PhonePurpose) -> None:
+def phone_code_send(*, phone: str, purpose: PhonePurpose, ip: str | None = None) -> None:
     """Send a fresh code to ``phone`` for ``purpose`` (older unused codes stop working)."""
     phone = normalize_mobile(phone)
     index = phone_index(phone)
     now = timezone.now()
+    ip_index = blind_index(ip, purpose="ip") if ip else ""
+    if ip_index and (
+        PhoneChallenge.objects.filter(
+            ip_index=ip_index, created_at__gte=now - timedelta(hours=1)
+        ).count()
+        >= MAX_PER_IP_HOUR
+    ):
+        raise CodeRefused(
+            "too_many", _("Too many codes from this connection: try again in an hour.")
+        )
     recent = PhoneChallenge.objects.filter(
         phone_index=index, created_at__gte=now - timedelta(hours=1)
     )
@@ -67,6 +81,7 @@ def phone_code_send(*, phone: str, purpose: PhonePurpose) -> None:
         phone_index=index,
         purpose=purpose,
         code_hash=_hash(index, code),
+        ip_index=ip_index,
         created_at=now,
         expires_at=now + CODE_LIFETIME,
     )

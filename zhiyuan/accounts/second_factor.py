@@ -40,7 +40,12 @@ def otp_required() -> bool:
 
 
 def needs_second_factor(user: Any) -> bool:
-    return bool(user.is_authenticated) and any(g.role in ADMIN_ROLES for g in active_grants(user))
+    if not user.is_authenticated:
+        return False
+    # Django's own staff flags reach the admin site, so they count as administrators too.
+    return bool(user.is_staff or user.is_superuser) or any(
+        g.role in ADMIN_ROLES for g in active_grants(user)
+    )
 
 
 def device_for(user: Any) -> TOTPDevice:

@@ -51,7 +51,16 @@ def _check_scope(role: Role, region: Region | None, organization: Organization |
         raise ValidationError(_("This role needs an organisation."))
 
 
-@transaction.atomic
+def _require_granter(actor: User, role: Role, scope: Any, request: Any) -> None:
+    """Who may hand out this role here. Runs before the write's transaction, so that a refusal
+    keeps its audit entry."""
+    if role in SEPARATED_ADMINS:
+        require(actor, "role.grant_admin", request=request)
+    else:
+        # scope is never None here: _check_scope demanded a region or an organisation.
+        require(actor, "role.grant", scope, request=request)
+
+
 def role_grant(
     *,
     user: User,
@@ -65,7 +74,19 @@ def role_grant(
     role = Role(role)
     _check_scope(role, region, organization)
     if granted_by is not None:
-        require(granted_by, "role.grant", region or organization, request=request)
+        _require_granter(granted_by, role, region or organization, request)
+    with transaction.atomic():
+        return _role_grant_write(role, user, region, organization, granted_by, request)
+
+
+def _role_grant_write(
+    role: Role,
+    user: User,
+    region: Region | None,
+    organization: Organization | None,
+    granted_by: User | None,
+    request: Any,
+) -> RoleGrant:
     grant, created = RoleGrant.objects.get_or_create(
         user=user,
         role=role,
@@ -90,10 +111,14 @@ def role_grant(
     return grant
 
 
-@transaction.atomic
 def role_revoke(*, grant: RoleGrant, revoked_by: User | None = None, request: Any = None) -> None:
     if revoked_by is not None:
-        require(revoked_by, "role.grant", grant.region or grant.organization, request=request)
+        _require_granter(revoked_by, Role(grant.role), grant.region or grant.organization, request)
+    with transaction.atomic():
+        _role_revoke_write(grant, revoked_by, request)
+
+
+def _role_revoke_write(grant: RoleGrant, revoked_by: User | None, request: Any) -> None:
     if grant.revoked_at is None:
         grant.revoked_at = timezone.now()
         grant.save(update_fields=["revoked_at"])

@@ -17,6 +17,8 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
 
+from zhiyuan.core.permissions import record_refusal
+
 
 class ErrorOut(Schema):
     code: str
@@ -65,6 +67,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(PermissionDenied)
     def _forbidden(request: HttpRequest, exc: Exception) -> HttpResponse:
+        record_refusal(exc)  # a refusal raised inside a service's transaction is audited now
         return respond(request, 403, "forbidden", _("You do not have permission to do this here."))
 
     @api.exception_handler(Http404)

@@ -9,8 +9,9 @@ def append_only_operations(table: str) -> tuple[Any, Any]:
     """Forward and backward functions for ``migrations.RunPython`` that make ``table`` refuse
     UPDATE and DELETE, on PostgreSQL (a trigger function) and on SQLite (``RAISE(ABORT)``).
 
-    Python code cannot get round this: only a superuser dropping the trigger can, and the hash
-    chain over the rows then still shows what was changed.
+    Python code cannot get round this: only the table's owner or a superuser can drop or disable
+    the trigger (run the application as a role that does not own its tables, see
+    docs/operations.md), and the keyed hash chain and its anchors then still show the change.
     """
 
     def forward(apps: Any, schema_editor: Any) -> None:

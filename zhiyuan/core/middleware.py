@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 
 from zhiyuan.accounts.roles import ADMIN_ROLES
-from zhiyuan.core.permissions import active_grants
+from zhiyuan.core.permissions import active_grants, record_refusal
 
 STARTED = "zy_started"
 SEEN = "zy_seen"
@@ -64,3 +64,16 @@ class NoStoreMiddleware:
         if authenticated or request.path.startswith("/api/"):
             response["Cache-Control"] = "no-store"
         return response
+
+
+class RefusalAuditMiddleware:
+    """Audit refusals raised inside a transaction, after that transaction rolled back."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        record_refusal(exception)

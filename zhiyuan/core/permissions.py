@@ -38,6 +38,8 @@ ABILITIES: dict[str, frozenset[Role]] = {
     # --- people and roles (三员分立: the security administrator keeps roles, the system
     # administrator keeps accounts and configuration, the auditor only reads the log)
     "role.grant": frozenset({R.SECURITY_ADMIN, R.REGION_ADMIN}),
+    # Appointing or removing one of the three separated administrators: the security admin only.
+    "role.grant_admin": frozenset({R.SECURITY_ADMIN}),
     "user.manage": frozenset({R.SYSTEM_ADMIN}),
     "volunteer.view": frozenset({R.REGION_ADMIN, R.DISPATCHER, R.ORG_ADMIN}),
     "audit.view": frozenset({R.AUDIT_ADMIN}),
@@ -124,25 +126,55 @@ def has_role(user: Any, role: Role) -> bool:
     return any(g.role == role for g in active_grants(user))
 
 
+class Refused(PermissionDenied):
+    """A refusal that carries its audit entry until the entry can outlive a rollback.
+
+    A refusal raised inside a service's transaction would roll its own audit entry back with
+    everything else; so inside a transaction the entry waits on the exception, and the request
+    layer (``RefusalAuditMiddleware``, the API's error handler) writes it once the transaction
+    is gone. Outside a transaction it is written at once.
+    """
+
+    def __init__(self, message: str, audit: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.audit = audit
+        self.audited = False
+
+
+def record_refusal(exc: BaseException) -> None:
+    """Write the audit entry of a refusal, once; a no-op for other exceptions."""
+    if isinstance(exc, Refused) and not exc.audited:
+        from zhiyuan.core.audit import audit_record
+
+        audit_record(**exc.audit)
+        exc.audited = True
+
+
 def require(
     user: Any, ability: str, target: Any = None, request: HttpRequest | None = None
 ) -> None:
-    """Raise PermissionDenied (and audit the refusal) unless the user may do this here."""
+    """Raise ``Refused`` (a PermissionDenied, audited) unless the user may do this here."""
     if has_perm(user, ability, target):
         return
-    from zhiyuan.core.audit import audit_record
+    from django.db import transaction
+
     from zhiyuan.core.models import AuditAction, AuditResult
 
     scope = scope_of(target)
-    audit_record(
-        action=AuditAction.ACCESS_DENIED,
-        actor=user,
-        result=AuditResult.DENIED,
-        object_type=ability,
-        object_id=(scope.region_code or str(scope.organization_id or "")) if scope else "",
-        request=request,
+    refusal = Refused(
+        _("You do not have permission to do this here."),
+        {
+            "action": AuditAction.ACCESS_DENIED,
+            "actor": user,
+            "result": AuditResult.DENIED,
+            "object_type": ability,
+            "object_id": (scope.region_code or str(scope.organization_id or "")) if scope else "",
+            "request": request,
+        },
     )
-    raise PermissionDenied(_("You do not have permission to do this here."))
+    if not transaction.get_connection().in_atomic_block:
+        record_refusal(refusal)
+    raise refusal
 
 
 def region_scopes(user: Any, ability: str) -> list[str] | None:

@@ -13,6 +13,8 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from zhiyuan.core.masking import mask_phone
+
 logger = logging.getLogger("zhiyuan.sms")
 
 
@@ -21,10 +23,10 @@ class SmsBackend(Protocol):
 
 
 class ConsoleSmsBackend:
-    """Writes each message to the log and keeps the last ones in memory (for the demo and tests).
+    """Writes each message to the log (the number masked) and keeps the last ones in memory.
 
-    The full number appears only here, on the operator's console, as a real SMS gateway would
-    receive it; nothing is stored.
+    For the demo and development only: the text, codes included, is in the log so that a
+    developer can register without a phone. The production profile refuses this backend.
     """
 
     outbox: list[tuple[str, str]] = []
@@ -32,7 +34,7 @@ class ConsoleSmsBackend:
     def send(self, phone: str, text: str) -> None:
         type(self).outbox.append((phone, text))
         del type(self).outbox[:-100]
-        logger.info("SMS to %s: %s", phone, text)
+        logger.info("SMS to %s: %s", mask_phone(phone), text)
 
 
 @cache

@@ -14,6 +14,7 @@ from zhiyuan.accounts.models import PhonePurpose, User
 from zhiyuan.accounts.otp import CodeRefused, phone_code_send
 from zhiyuan.accounts.phones import InvalidPhone
 from zhiyuan.core.api import ApiError, ErrorOut
+from zhiyuan.core.audit import client_ip
 from zhiyuan.core.permissions import region_scopes, require
 from zhiyuan.people import selectors, services
 from zhiyuan.people.models import NoticeKind, Skill, VolunteerProfile
@@ -45,7 +46,7 @@ class PhoneIn(Schema):
 def register_code(request: HttpRequest, payload: PhoneIn) -> Status[None]:
     """Send the registration code by SMS (limited to one a minute, five an hour)."""
     try:
-        phone_code_send(phone=payload.phone, purpose=PhonePurpose.REGISTER)
+        phone_code_send(phone=payload.phone, purpose=PhonePurpose.REGISTER, ip=client_ip(request))
     except InvalidPhone as exc:
         raise ApiError(422, "invalid_phone", str(exc)) from exc
     except CodeRefused as exc:
@@ -159,7 +160,8 @@ class ProfilePatch(Schema):
 @router.patch("/me", response={200: ProfileOut, 404: ErrorOut, 422: FieldErrorsOut})
 def me_update(request: HttpRequest, payload: ProfilePatch) -> Any:
     profile = _my_profile(request)
-    changes = payload.dict(exclude_unset=True)
+    # null means "leave as it is": no field of a profile can be emptied to nothing by the API.
+    changes = payload.dict(exclude_unset=True, exclude_none=True)
     skill_codes = changes.pop("skills", None)
     skills = None
     if skill_codes is not None:

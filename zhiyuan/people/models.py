@@ -186,6 +186,7 @@ class NoticeKind(models.TextChoices):
     PRIVACY = "privacy", _("Privacy notice")
     SENSITIVE_HEALTH = "sensitive_health", _("Health information in a need")
     CHILD_DATA = "child_data", _("Data of a child under 14")
+    TEEN_GUARDIAN = "teen_guardian", _("Guardian's consent for a volunteer aged 14 to 17")
 
 
 class PrivacyNotice(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,8 +17,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from zhiyuan.accounts.models import PhonePurpose, User, phone_index
+from zhiyuan.accounts.models import ApiToken, PhonePurpose, User, phone_index
 from zhiyuan.accounts.otp import CodeRefused, phone_code_check
 from zhiyuan.accounts.phones import InvalidPhone, normalize_mobile
 from zhiyuan.accounts.roles import Role
@@ -76,7 +78,9 @@ def notice_current(kind: NoticeKind) -> PrivacyNotice:
 def notices_published() -> dict[NoticeKind, PrivacyNotice]:
     """The current notice of each kind, publishing version 1 (as migration 0003 does) where a
     database has none — a flushed test or demo database."""
-    initial = importlib.import_module("zhiyuan.people.migrations.0003_privacy_notices_v1").NOTICES
+    initial: dict[str, tuple[str, str]] = {}
+    for module in ("0003_privacy_notices_v1", "0004_teen_guardian_notice"):
+        initial |= importlib.import_module(f"zhiyuan.people.migrations.{module}").NOTICES
     current = {}
     for kind in NoticeKind:
         notice = PrivacyNotice.objects.filter(kind=kind).order_by("-version").first()
@@ -123,8 +127,12 @@ def volunteer_register(
 ) -> VolunteerProfile:
     """Register a real-name volunteer (Regulations Art. 7).
 
-    Everything typed is checked first and refused with a message per field, so the person fixes
-    one thing and keeps the rest; only then is the SMS code consumed and the account created.
+    Three steps. (1) What can be judged from the form alone (shapes, check characters, the
+    community, the password) is refused with a message per field, so the person fixes one thing
+    and keeps the rest — the SMS code is not spent. (2) The code is checked and consumed: the
+    person now holds the phone. (3) Only then is the database asked whether the phone or the
+    document is registered or the guardian exists, so nobody can probe who is a volunteer
+    without a phone to prove, at five codes an hour.
     A minor's account waits for the guardian's consent (under 14 always; 14–17 unless the region
     relaxes it).
     """
@@ -151,14 +159,6 @@ def volunteer_register(
                 errors["birth_date"] = _("Enter your birth date as on the document.")
             if sex not in ("F", "M"):
                 errors["sex"] = _("Choose your sex as on the document.")
-        if Identity.objects.filter(
-            document_index=document_index(document_type, facts.number)
-        ).exists():
-            # Say so without revealing whose it is.
-            errors["document_number"] = _(
-                "This document is already registered. If it is yours, log in or ask your "
-                "community centre for help."
-            )
     region = Region.objects.filter(code=community, level=Level.COMMUNITY).first()
     if region is None:
         errors["community"] = _("Choose the community where you live.")
@@ -169,27 +169,19 @@ def volunteer_register(
     notice = notices_published()[NoticeKind.PRIVACY]
     if accept_notice != notice.version:
         errors["accept_notice"] = _("Read and accept the privacy notice to register.")
-    if "phone" not in errors and User.objects.filter(phone_index=phone_index(phone)).exists():
-        errors["phone"] = _("An account with this mobile number already exists: log in instead.")
-
-    guardian: User | None = None
     age = age_on(birth_date, timezone.localdate()) if birth_date else None
     needs_guardian = age is not None and (
         age < CHILD_AGE or (age < ADULT_AGE and region is not None and teens_need_guardian(region))
     )
     if needs_guardian:
         try:
-            guardian = User.objects.filter(
-                phone_index=phone_index(guardian_phone), is_active=True
-            ).first()
+            normalize_mobile(guardian_phone)
         except InvalidPhone:
-            guardian = None
-        if guardian is None:
             errors["guardian_phone"] = _(
                 "Volunteers under 18 need a guardian: enter the mobile number of your parent or "
                 "guardian, who must have a Zhiyuan account."
             )
-        elif not guardian_relation.strip():
+        if not guardian_relation.strip():
             errors["guardian_relation"] = _("Say how your guardian is related to you.")
     if errors:
         raise ValidationError({k: [v] for k, v in errors.items()})
@@ -200,6 +192,22 @@ def volunteer_register(
         raise _errors(code=str(exc)) from exc
 
     assert facts is not None and region is not None
+    if User.objects.filter(phone_index=phone_index(phone)).exists():
+        errors["phone"] = _("An account with this mobile number already exists: log in instead.")
+    if Identity.objects.filter(document_index=document_index(document_type, facts.number)).exists():
+        # Say so without revealing whose it is.
+        errors["document_number"] = _(
+            "This document is already registered. If it is yours, log in or ask your "
+            "community centre for help."
+        )
+    guardian = guardian_for(guardian_phone) if needs_guardian else None
+    if needs_guardian and guardian is None:
+        errors["guardian_phone"] = _(
+            "No adult with a real-name Zhiyuan account has this number. Your guardian registers "
+            "first (or asks the community centre), then you register again."
+        )
+    if errors:
+        raise ValidationError({k: [v] for k, v in errors.items()})
     try:
         with transaction.atomic(durable=True):
             user = user_create(phone=phone, password=password, name=name)
@@ -236,6 +244,25 @@ def volunteer_register(
     return profile
 
 
+def guardian_for(phone: str) -> User | None:
+    """The active adult with a real-name identity who holds this number, if any."""
+    try:
+        user = User.objects.filter(phone_index=phone_index(phone), is_active=True).first()
+    except InvalidPhone:
+        return None
+    identity = Identity.objects.filter(user=user).first() if user else None
+    if identity is None or identity.birth_date is None:
+        return None
+    return user if age_on(identity.birth_date, timezone.localdate()) >= ADULT_AGE else None
+
+
+def _guardian_notice_kind(minor: User) -> NoticeKind:
+    identity = Identity.objects.filter(user=minor).first()
+    birth = identity.birth_date if identity else None
+    young = birth is not None and age_on(birth, timezone.localdate()) < CHILD_AGE
+    return NoticeKind.CHILD_DATA if young else NoticeKind.TEEN_GUARDIAN
+
+
 def _unique_volunteer_number() -> str:
     while True:
         number = new_volunteer_number()
@@ -258,7 +285,7 @@ def guardian_consent(
     minor = link.minor
     profile = VolunteerProfile.objects.select_for_update().get(user=minor)
     Consent.objects.create(
-        subject=minor, given_by=guardian, notice=notice_current(NoticeKind.CHILD_DATA)
+        subject=minor, given_by=guardian, notice=notice_current(_guardian_notice_kind(minor))
     )
     if profile.status == ProfileStatus.AWAITING_GUARDIAN:
         profile.status = ProfileStatus.ACTIVE
@@ -266,6 +293,40 @@ def guardian_consent(
         role_grant(user=minor, role=Role.VOLUNTEER, region=profile.region)
     audit_record(
         action=PeopleAudit.GUARDIAN_CONSENTED, actor=guardian, target=link, request=request
+    )
+
+
+GUARDIAN_KINDS = (NoticeKind.CHILD_DATA, NoticeKind.TEEN_GUARDIAN)
+
+
+@transaction.atomic
+def guardian_withdraw(
+    *, guardian: User, link: GuardianLink, request: HttpRequest | None = None
+) -> None:
+    """The guardian withdraws their consent: the minor's account stops working until they
+    consent again (PIPL Art. 31; the child cannot withdraw the guardian's consent)."""
+    if link.guardian_id != guardian.pk:
+        raise PermissionDenied(_("Only the named guardian can consent."))
+    now = timezone.now()
+    Consent.objects.filter(
+        subject=link.minor,
+        given_by=guardian,
+        notice__kind__in=GUARDIAN_KINDS,
+        withdrawn_at__isnull=True,
+    ).update(withdrawn_at=now)
+    link.consented_at = None
+    link.save(update_fields=["consented_at"])
+    VolunteerProfile.objects.filter(user=link.minor, status=ProfileStatus.ACTIVE).update(
+        status=ProfileStatus.AWAITING_GUARDIAN
+    )
+    for grant in link.minor.grants.filter(role=Role.VOLUNTEER, revoked_at__isnull=True):
+        role_revoke(grant=grant, request=request)
+    audit_record(
+        action=PeopleAudit.CONSENT_WITHDRAWN,
+        actor=guardian,
+        target=link,
+        request=request,
+        detail={"kind": "guardian"},
     )
 
 
@@ -295,6 +356,8 @@ def consent_withdraw(*, user: User, kind: NoticeKind, request: HttpRequest | Non
         raise ValidationError(
             _("The privacy notice is what the account rests on: close the account instead.")
         )
+    if kind in GUARDIAN_KINDS:
+        raise ValidationError(_("Only your guardian can withdraw the consent they gave."))
     count = Consent.objects.filter(
         subject=user, notice__kind=kind, withdrawn_at__isnull=True
     ).update(withdrawn_at=timezone.now())
@@ -474,12 +537,18 @@ def person_export(*, user: User, request: HttpRequest | None = None) -> dict[str
     return data
 
 
-@transaction.atomic
 def person_close(*, user: User, password: str, request: HttpRequest | None = None) -> None:
     """Close an account (PIPL Art. 47): personal data erased, records kept under the volunteer
     number as the Regulations require (Art. 19). The person can no longer log in."""
     if not user.check_password(password):
         raise _errors(password=_("The password is not right."))
+    with transaction.atomic():
+        person_erase(user=user, reason="closed", request=request)
+
+
+def person_erase(*, user: User, reason: str, request: HttpRequest | None = None) -> None:
+    """Erase a person's personal data and end their account; keep the volunteer number and
+    what hangs on it. ``reason``: "closed" by the person, "unconsented_minor" by retention."""
     now = timezone.now()
     user = User.objects.select_for_update().get(pk=user.pk)
     for grant in user.grants.filter(revoked_at__isnull=True):
@@ -516,7 +585,37 @@ def person_close(*, user: User, password: str, request: HttpRequest | None = Non
         profile.save()
     Consent.objects.filter(subject=user, withdrawn_at__isnull=True).update(withdrawn_at=now)
     GuardianLink.objects.filter(minor=user, revoked_at__isnull=True).update(revoked_at=now)
-    audit_record(action=PeopleAudit.CLOSED, actor=user, target=user, request=request)
+    # As a guardian, the person's wards go back to waiting for a guardian.
+    for link in GuardianLink.objects.filter(guardian=user, revoked_at__isnull=True):
+        if link.consented_at is not None:
+            guardian_withdraw(guardian=user, link=link, request=request)
+        link.revoked_at = now
+        link.save(update_fields=["revoked_at"])
+    TOTPDevice.objects.filter(user=user).delete()
+    ApiToken.objects.filter(user=user).delete()
+    audit_record(
+        action=PeopleAudit.CLOSED,
+        actor=user if reason == "closed" else None,
+        target=user,
+        request=request,
+        detail={"reason": reason},
+    )
+
+
+def person_erase_unconsented_minors(now: dt.datetime | None = None) -> int:
+    """Retention: a minor's registration that no guardian agreed to within 30 days is erased,
+    so that a child's identity is not kept for an account that never worked."""
+    now = now or timezone.now()
+    stale = VolunteerProfile.objects.filter(
+        status=ProfileStatus.AWAITING_GUARDIAN,
+        registered_at__lt=now - dt.timedelta(days=30),
+    ).exclude(user__guardian_links__consented_at__isnull=False)
+    count = 0
+    for profile in stale.select_related("user"):
+        with transaction.atomic():
+            person_erase(user=profile.user, reason="unconsented_minor")
+        count += 1
+    return count
 
 
 UNMASKABLE = {"phone", "document_number", "address"}
@@ -537,6 +636,9 @@ def person_unmask(
     reason = " ".join((reason or "").split())
     if len(reason) < 4:
         raise _errors(reason=_("Say why you need to see this in full (at least 4 characters)."))
+    if re.search(r"\d{6,}", reason):
+        # The reason goes into the audit log, which holds no personal data in clear.
+        raise _errors(reason=_("Give the reason in words, without phone or document numbers."))
     with transaction.atomic():
         audit_record(
             action=AuditAction.UNMASK,
@@ -574,11 +676,14 @@ def phone_change(
         phone_code_check(phone=new_phone, purpose=PhonePurpose.CHANGE_PHONE, code=code)
     except CodeRefused as exc:
         raise _errors(code=str(exc)) from exc
-    with transaction.atomic(durable=True):
-        user.phone = new_phone
-        user.phone_index = phone_index(new_phone)
-        user.save(update_fields=["phone", "phone_index"])
-        audit_record(action=PeopleAudit.PHONE_CHANGED, actor=user, target=user, request=request)
+    try:
+        with transaction.atomic(durable=True):
+            user.phone = new_phone
+            user.phone_index = phone_index(new_phone)
+            user.save(update_fields=["phone", "phone_index"])
+            audit_record(action=PeopleAudit.PHONE_CHANGED, actor=user, target=user, request=request)
+    except IntegrityError as exc:  # someone registered the number a moment ago
+        raise _errors(new_phone=_("An account with this mobile number already exists.")) from exc
     if request is not None:
         update_session_auth_hash(request, user)
 

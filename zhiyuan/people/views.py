@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from zhiyuan.accounts.models import PhonePurpose, User
 from zhiyuan.accounts.otp import CodeRefused, phone_code_send
 from zhiyuan.accounts.phones import InvalidPhone
+from zhiyuan.core.audit import client_ip
 from zhiyuan.core.permissions import region_scopes, require
 from zhiyuan.people import selectors, services
 from zhiyuan.people.forms import (
@@ -31,7 +32,7 @@ from zhiyuan.people.forms import (
     SkillsForm,
     UnmaskForm,
 )
-from zhiyuan.people.models import GuardianLink, NoticeKind, Qualification
+from zhiyuan.people.models import GuardianLink, NoticeKind, ProfileStatus, Qualification
 from zhiyuan.regions.views import picker_context
 
 
@@ -55,7 +56,11 @@ def register(request: HttpRequest) -> HttpResponse:
         # Only the number matters for sending a code; the rest is kept as typed, unjudged.
         form = RegistrationForm(initial={**request.POST.dict(), "accept_notice": notice.version})
         try:
-            phone_code_send(phone=request.POST.get("phone", ""), purpose=PhonePurpose.REGISTER)
+            phone_code_send(
+                phone=request.POST.get("phone", ""),
+                purpose=PhonePurpose.REGISTER,
+                ip=client_ip(request),
+            )
         except (CodeRefused, InvalidPhone) as exc:
             messages.error(request, str(exc))
         else:
@@ -83,6 +88,9 @@ def register(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             _attach(form, exc)
         else:
+            if profile.status == ProfileStatus.AWAITING_GUARDIAN:
+                # A minor's account does not work until the guardian agrees: no log-in yet.
+                return render(request, "people/awaiting_guardian.html", {"profile": profile})
             login(request, profile.user, backend="zhiyuan.accounts.backends.PhoneBackend")
             messages.success(
                 request,
@@ -222,7 +230,11 @@ def phone_change(request: HttpRequest) -> HttpResponse:
                 form.add_error("password", _("The password is not right."))
             else:
                 try:
-                    phone_code_send(phone=data["new_phone"], purpose=PhonePurpose.CHANGE_PHONE)
+                    phone_code_send(
+                        phone=data["new_phone"],
+                        purpose=PhonePurpose.CHANGE_PHONE,
+                        ip=client_ip(request),
+                    )
                 except (CodeRefused, InvalidPhone) as exc:
                     form.add_error("new_phone", str(exc))
                 else:
@@ -249,7 +261,10 @@ def privacy(request: HttpRequest) -> HttpResponse:
     """Consents, download my data, close my account."""
     user = cast(User, request.user)
     if request.method == "POST":
-        kind = NoticeKind(request.POST.get("kind", NoticeKind.SENSITIVE_HEALTH))
+        try:
+            kind = NoticeKind(request.POST.get("kind", NoticeKind.SENSITIVE_HEALTH))
+        except ValueError as exc:
+            raise Http404 from exc
         try:
             if request.POST.get("action") == "withdraw":
                 services.consent_withdraw(user=user, kind=kind, request=request)
@@ -302,9 +317,18 @@ def close_account(request: HttpRequest) -> HttpResponse:
 def guardian(request: HttpRequest) -> HttpResponse:
     user = cast(User, request.user)
     if request.method == "POST":
-        link = get_object_or_404(GuardianLink, pk=request.POST.get("link"), guardian=user)
-        services.guardian_consent(guardian=user, link=link, request=request)
-        messages.success(request, _("Thank you: the account now works."))
+        link_id = request.POST.get("link", "")
+        if not link_id.isdigit():
+            raise Http404
+        link = get_object_or_404(
+            GuardianLink, pk=int(link_id), guardian=user, revoked_at__isnull=True
+        )
+        if request.POST.get("action") == "withdraw":
+            services.guardian_withdraw(guardian=user, link=link, request=request)
+            messages.success(request, _("Your consent is withdrawn: their account is paused."))
+        else:
+            services.guardian_consent(guardian=user, link=link, request=request)
+            messages.success(request, _("Thank you: the account now works."))
         return redirect("people:guardian")
     links = GuardianLink.objects.filter(guardian=user, revoked_at__isnull=True).select_related(
         "minor"

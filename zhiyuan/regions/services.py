@@ -40,6 +40,10 @@ def region_import_csv(*, text: str, actor: Any = None) -> ImportResult:
     """
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     known = dict(Region.objects.values_list("code", "level"))
+    # Regions that already have a parent may not lose it through a re-import.
+    parents_of_existing = set(
+        Region.objects.filter(parent__isnull=False).values_list("code", flat=True)
+    )
     rows: list[tuple[str, str, str | None, int]] = []
     for line_no, row in enumerate(reader, start=1):
         if not row or (line_no == 1 and row[0].strip().lower() == "code"):
@@ -66,7 +70,7 @@ def region_import_csv(*, text: str, actor: Any = None) -> ImportResult:
                     _("%(code)s does not lie under its parent %(parent)s")
                     % {"code": code, "parent": parent},
                 )
-        elif known and code not in known:
+        elif known and (code not in known or code in parents_of_existing):
             raise RegionImportError(line_no, _("only the top region may have no parent"))
         known[code] = parsed.level
         rows.append((code, name, parent, parsed.level))

@@ -103,6 +103,9 @@ class Instance:
       task_urgency      (m,) float    urgency weight (1-3 in the benchmark)
       max_km            float         travel limit, Euclidean
 
+    A volunteer's ``volunteer_slots`` must leave out the slots of tasks they already hold: the
+    adapter that builds an instance from the database clears those bits (one task per slot).
+
     Optional (dispatch only; defaults leave the canonical problem unchanged):
       volunteer_load            (n,) int   tasks already held this week, counted against the cap
       volunteer_sanctioned      (n,) bool  barred from new tasks (e.g. a complaint under review)

@@ -59,6 +59,9 @@ class OnlineIndex:
         self.instance = instance
         self.weights = weights
         self.load = instance.load.copy()
+        # Slots taken by accepted offers since the index was built: a volunteer serves one task
+        # per slot, so a taken slot removes them from that slot's answers.
+        self.busy = np.zeros(instance.volunteer_slots.shape[0], dtype=np.uint32)
         # Membership ignores the load, which changes; the query tests load < cap instead.
         base = (instance.volunteer_cap > 0) & ~instance.sanctioned
         self._slot_ids: list[NDArray[np.int64]] = []
@@ -70,9 +73,12 @@ class OnlineIndex:
         self._all_tree: cKDTree | None = None
         self._radius = search_radius(instance.max_km)
 
-    def record_assignment(self, volunteer: int, tasks: int = 1) -> None:
-        """Count ``tasks`` more tasks against the volunteer's cap (an offer was accepted)."""
-        self.load[volunteer] += tasks
+    def record_assignment(self, volunteer: int, slot: int) -> None:
+        """An offer in ``slot`` was accepted: one more task against the cap, and the slot busy."""
+        if not (0 <= slot < NUM_SLOTS):
+            raise ValueError(f"slot: must be in 0..{NUM_SLOTS - 1}, got {slot}")
+        self.load[volunteer] += 1
+        self.busy[volunteer] |= np.uint32(1 << slot)
 
     def top(self, task: NewTask, k: int = 20) -> list[Suggestion]:
         """The ``k`` eligible volunteers of highest utility for ``task``, best first.
@@ -87,8 +93,10 @@ class OnlineIndex:
         if not near:
             return []
         ids = self._slot_ids[task.slot][np.asarray(near, np.int64)]
-        ok = has_skills(inst.volunteer_skills[ids], np.uint32(task.skills)) & (
-            self.load[ids] < inst.volunteer_cap[ids]
+        ok = (
+            has_skills(inst.volunteer_skills[ids], np.uint32(task.skills))
+            & (self.load[ids] < inst.volunteer_cap[ids])
+            & ((self.busy[ids] >> np.uint32(task.slot)) & np.uint32(1) == 0)
         )
         ids = ids[ok]
         delta = inst.volunteer_xy_km[ids] - np.asarray(task.xy_km)

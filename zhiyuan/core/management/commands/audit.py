@@ -5,16 +5,24 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from zhiyuan.core.audit import audit_verify
+from zhiyuan.core.audit import audit_anchor, audit_verify
 
 
 class Command(BaseCommand):
     help = "Audit log tools. `audit verify` walks the hash chain and names the first bad entry."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["verify"])
+        parser.add_argument("action", choices=["verify", "anchor"])
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
+        if action == "anchor":
+            anchored = audit_anchor()
+            self.stdout.write(
+                _("Anchored entry %(seq)d.") % {"seq": anchored[0]}
+                if anchored
+                else _("Nothing to anchor.")
+            )
+            return
         checked, problem = audit_verify()
         if problem is not None:
             message = _(

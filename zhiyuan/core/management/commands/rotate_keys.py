@@ -57,7 +57,12 @@ class Command(BaseCommand):
         ]
         for start in range(0, len(stale), batch):
             with transaction.atomic():
-                for obj in model._default_manager.filter(pk__in=stale[start : start + batch]):
+                # Row locks: a change written meanwhile (a new phone number) must not be
+                # overwritten by the old value this command read.
+                rows = model._default_manager.select_for_update().filter(
+                    pk__in=stale[start : start + batch]
+                )
+                for obj in rows:
                     # Reading decrypts under the old key; update() encrypts under the current one.
                     value = getattr(obj, field.attname)
                     model._default_manager.filter(pk=obj.pk).update(**{field.attname: value})
