@@ -8,6 +8,7 @@ from zhiyuan.core.audit_api import router as audit_router
 from zhiyuan.organizations.api import router as organizations_router
 from zhiyuan.people.api import router as people_router
 from zhiyuan.regions.api import router as regions_router
+from zhiyuan.safeguards.api import router as safeguards_router
 
 api = NinjaAPI(
     title="Zhiyuan API",
@@ -21,4 +22,5 @@ api.add_router("/auth", accounts_router)
 api.add_router("/regions", regions_router)
 api.add_router("/people", people_router)
 api.add_router("/organizations", organizations_router)
+api.add_router("/safeguards", safeguards_router)
 api.add_router("/audit", audit_router)

@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "zhiyuan.regions",
     "zhiyuan.people",
     "zhiyuan.organizations",
+    "zhiyuan.safeguards",
     "zhiyuan.demo",
 ]
 

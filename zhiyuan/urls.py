@@ -11,6 +11,8 @@ urlpatterns = [
     path("", include("zhiyuan.core.urls")),
     path("accounts/", include("zhiyuan.accounts.urls")),
     path("regions/", include("zhiyuan.regions.urls")),
+    path("organisations/", include("zhiyuan.organizations.urls")),
+    path("safeguards/", include("zhiyuan.safeguards.urls")),
     path("people/", include("zhiyuan.people.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),

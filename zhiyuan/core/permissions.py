@@ -50,6 +50,15 @@ ABILITIES: dict[str, frozenset[Role]] = {
     "organization.view": frozenset({R.REGION_ADMIN, R.DISPATCHER, R.ORG_ADMIN}),
     "organization.manage": frozenset({R.ORG_ADMIN}),
     "organization.verify": frozenset({R.REGION_ADMIN}),
+    "organization.register": frozenset({R.RESIDENT, R.VOLUNTEER, R.ORG_ADMIN}),
+    "organization.join": frozenset({R.VOLUNTEER}),
+    # --- legal safeguards (issue 4)
+    "insurance.manage": frozenset({R.ORG_ADMIN}),
+    "agreement.manage": frozenset({R.ORG_ADMIN}),
+    "agreement.accept": frozenset({R.VOLUNTEER}),
+    "case.handle": frozenset({R.REGION_ADMIN}),
+    "sanction.impose": frozenset({R.REGION_ADMIN}),
+    "risk.view": frozenset({R.REGION_ADMIN}),
 }
 
 
