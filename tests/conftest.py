@@ -110,6 +110,15 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _patient_browser_expectations() -> None:
+    # The CI machine has two cores and runs PostgreSQL beside the browser: wait up to 15 s for
+    # what a person would see, rather than Playwright's 5 s default.
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+
+
 @pytest.fixture
 def phone_page(browser: Any) -> Iterator[Any]:
     """A phone-sized page in Chinese, as most residents and volunteers see Zhiyuan."""

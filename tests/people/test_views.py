@@ -245,3 +245,14 @@ def test_bad_form_values_are_404_not_500(client, registration) -> None:
     client.force_login(profile.user)
     assert client.post("/people/me/privacy/", {"kind": "nonsense"}).status_code == 404
     assert client.post("/people/guardian/", {"link": "x"}).status_code == 404
+
+
+def test_the_home_point_is_kept_coarse(client, registration) -> None:
+    profile = services.volunteer_register(**registration())
+    client.force_login(profile.user)
+    form = {"max_travel_km": 5, "home_lat": "39.92871", "home_lng": "116.41734"}
+    client.post("/people/me/edit/", form)
+    profile.refresh_from_db()
+    assert (profile.home_lat, profile.home_lng) == (39.929, 116.417)
+    page = client.get("/people/me/edit/").content.decode()
+    assert 'data-locate="id_home_lat id_home_lng"' in page

@@ -95,6 +95,16 @@ class ProfileForm(forms.Form):
         required=False,
         help_text=_("Separate with commas."),
     )
+    home_lat = forms.FloatField(
+        label=_("Home point: latitude"),
+        required=False,
+        min_value=3.0,
+        max_value=54.0,
+        help_text=_("Used only to find service near you; “Use my location” fills it in."),
+    )
+    home_lng = forms.FloatField(
+        label=_("Home point: longitude"), required=False, min_value=73.0, max_value=136.0
+    )
     party_member = forms.BooleanField(label=_("I am a Communist Party member"), required=False)
     party_organization = forms.CharField(
         label=_("My party organisation"), max_length=120, required=False

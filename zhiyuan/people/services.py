@@ -406,6 +406,10 @@ def profile_update(
         raise _errors(availability=_("Availability has 21 weekly slots."))
     if "max_travel_km" in changes and not 0 < changes["max_travel_km"] <= 100:
         raise _errors(max_travel_km=_("Choose a distance between 1 and 100 km."))
+    for point in ("home_lat", "home_lng"):
+        if changes.get(point) is not None:
+            # About 100 m: enough to match by distance, too coarse to find a door.
+            changes[point] = round(float(changes[point]), 3)
     for field, value in changes.items():
         setattr(profile, field, value)
     profile.save(update_fields=list(changes))

@@ -143,6 +143,8 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
         "party_member": profile.party_member,
         "party_organization": profile.party_organization,
         "workplace": profile.workplace,
+        "home_lat": profile.home_lat,
+        "home_lng": profile.home_lng,
     }
     form = ProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
