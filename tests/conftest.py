@@ -47,7 +47,14 @@ def _flush_past_append_only_guards() -> Iterator[None]:
 
     from zhiyuan.core.db import append_only_operations
 
-    guarded = ["core_auditevent"]
+    guarded = [
+        "core_auditevent",
+        "ledger_transaction",
+        "ledger_posting",
+        "ledger_earning",
+        "ledger_earningruleset",
+        "ledger_seal",
+    ]
     original = BaseDatabaseOperations.execute_sql_flush
 
     def flush(self: BaseDatabaseOperations, sql_list: list[str]) -> None:

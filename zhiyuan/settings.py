@@ -117,6 +117,8 @@ INSTALLED_APPS = [
     "zhiyuan.organizations",
     "zhiyuan.safeguards",
     "zhiyuan.demo",
+    "zhiyuan.ledger",
+    "zhiyuan.store",
 ]
 
 MIDDLEWARE = [
@@ -258,6 +260,10 @@ STORAGES = {
     },
 }
 
+# --- Ledger ---
+# Write an audit entry for every ledger booking (True), or only for each sealed batch, which
+# covers its bookings by hash and lets concurrent writers go 3–4× faster (docs/adr/0005).
+ZHIYUAN_LEDGER_AUDIT_EACH = env_bool("LEDGER_AUDIT_EACH", default=True)
 # --- Background work ---------------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

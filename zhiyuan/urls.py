@@ -14,6 +14,8 @@ urlpatterns = [
     path("organisations/", include("zhiyuan.organizations.urls")),
     path("safeguards/", include("zhiyuan.safeguards.urls")),
     path("people/", include("zhiyuan.people.urls")),
+    path("ledger/", include("zhiyuan.ledger.urls")),
+    path("store/", include("zhiyuan.store.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("healthz", core_views.healthz, name="healthz"),

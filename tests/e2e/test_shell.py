@@ -20,6 +20,7 @@ HEADINGS = {
     "system_admin": "系统管理",
     "security_admin": "角色与安全",
     "audit_admin": "审计日志",
+    "merchant": "发放礼品",
 }
 
 

@@ -51,3 +51,16 @@ def test_region_page_is_limited_to_the_scope(client, district, other_district) -
     assert client.get(f"/regions/{other_district.code}/").status_code == 403
     # Above one's own region is outside the scope too.
     assert client.get("/regions/110000000000/").status_code == 403
+
+
+def test_the_deepest_pick_wins_even_before_the_picker_swapped() -> None:
+    from django.http import QueryDict
+
+    from zhiyuan.regions.views import picked_region
+
+    data = QueryDict(mutable=True)
+    data.setlist("pick", ["110000000000", "110101001000", "110101001002"])
+    data["community"] = "110101001000"  # the hidden field still shows the street
+    assert picked_region(data) == "110101001002"
+    data.setlist("pick", ["not-a-code"])
+    assert picked_region(data) == "110101001000"

@@ -31,6 +31,7 @@ ROLE_HOMES: list[tuple[Role, str]] = [
     (Role.SYSTEM_ADMIN, "core:home_system_admin"),
     (Role.SECURITY_ADMIN, "core:home_security_admin"),
     (Role.AUDIT_ADMIN, "core:home_audit_admin"),
+    (Role.MERCHANT, "store:merchant_home"),
 ]
 
 

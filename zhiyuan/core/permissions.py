@@ -32,6 +32,15 @@ ABILITIES: dict[str, frozenset[Role]] = {
     "home.system_admin": frozenset({R.SYSTEM_ADMIN}),
     "home.security_admin": frozenset({R.SECURITY_ADMIN}),
     "home.audit_admin": frozenset({R.AUDIT_ADMIN}),
+    "home.merchant": frozenset({R.MERCHANT}),
+    # --- points, time bank and rewards store (issue 6)
+    "ledger.own": frozenset({R.VOLUNTEER, R.RESIDENT}),
+    "ledger.manage": frozenset({R.REGION_ADMIN}),
+    "ledger.report": frozenset({R.REGION_ADMIN}),
+    "store.redeem": frozenset({R.VOLUNTEER}),
+    "store.vouchers": frozenset({R.MERCHANT}),
+    "store.rewards": frozenset({R.MERCHANT, R.REGION_ADMIN}),
+    "store.partners": frozenset({R.REGION_ADMIN}),
     # --- regions
     "region.view": frozenset({R.REGION_ADMIN, R.DISPATCHER, R.SYSTEM_ADMIN}),
     "region.import": frozenset({R.SYSTEM_ADMIN}),

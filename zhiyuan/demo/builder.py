@@ -176,6 +176,8 @@ DEMO_ACCOUNTS = [
     (Role.SYSTEM_ADMIN, "13900000006", "杨帆"),
     (Role.SECURITY_ADMIN, "13900000007", "赵敏"),
     (Role.AUDIT_ADMIN, "13900000008", "周伟"),
+    # The merchant's role is granted by the store's demo (for its own shop organisation).
+    (Role.MERCHANT, "13900000009", "孙掌柜"),
 ]
 MOBILE_PREFIXES = [
     "130",
@@ -395,6 +397,8 @@ class DemoBuilder:
                 Membership.objects.create(organization=verified, user=user, role=MemberRole.ADMIN)
             elif role in (Role.DISPATCHER, Role.REGION_ADMIN):
                 role_grant(user=user, role=role, region=district)
+            elif role == Role.MERCHANT:
+                pass  # zhiyuan/ledger/demo.py makes the shop and grants the role over it
             else:
                 role_grant(user=user, role=role)
             if role == Role.VOLUNTEER:

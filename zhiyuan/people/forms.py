@@ -47,7 +47,10 @@ class RegistrationForm(forms.Form):
         required=False,
         choices=[("", "—"), *Sex.choices],
     )
-    community = forms.CharField(label=_("Community where you live"), widget=forms.HiddenInput)
+    # The picker's hidden field; the view reads the deepest choice (regions.views.picked_region).
+    community = forms.CharField(
+        label=_("Community where you live"), widget=forms.HiddenInput, required=False
+    )
     password = forms.CharField(
         label=_("Password"),
         strip=False,

@@ -33,7 +33,7 @@ from zhiyuan.people.forms import (
     UnmaskForm,
 )
 from zhiyuan.people.models import GuardianLink, NoticeKind, ProfileStatus, Qualification
-from zhiyuan.regions.views import picker_context
+from zhiyuan.regions.views import picked_region, picker_context
 
 
 def _attach(form: Any, error: ValidationError) -> None:
@@ -78,7 +78,7 @@ def register(request: HttpRequest) -> HttpResponse:
                 document_number=data["document_number"],
                 birth_date=data["birth_date"],
                 sex=data["sex"],
-                community=data["community"],
+                community=picked_region(request.POST),
                 password=data["password"],
                 accept_notice=notice.version if data["agree"] else 0,
                 guardian_phone=data["guardian_phone"],
@@ -98,7 +98,7 @@ def register(request: HttpRequest) -> HttpResponse:
                 % {"number": profile.volunteer_number},
             )
             return redirect("people:me")
-    community = (form.data if form.is_bound else form.initial).get("community", "")
+    community = picked_region(form.data) if form.is_bound else form.initial.get("community", "")
     return render(
         request,
         "people/register.html",

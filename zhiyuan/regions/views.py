@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -9,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
 from zhiyuan.core.permissions import require
+from zhiyuan.regions.codes import InvalidRegionCode, parse_code
 from zhiyuan.regions.forms import RegionImportForm
 from zhiyuan.regions.models import Region
 from zhiyuan.regions.selectors import region_path, region_picker_levels
@@ -23,6 +26,23 @@ def region_picker(request: HttpRequest) -> HttpResponse:
         code = ""
     context = picker_context(code, request.GET.get("field", ""))
     return render(request, "regions/_picker.html", context)
+
+
+def picked_region(data: Any, field: str = "community") -> str:
+    """The deepest region a picker's form sent.
+
+    The hidden field follows the selects only after htmx has swapped the picker in; someone who
+    chooses the last level and submits at once sends it only as that select's ``pick`` value.
+    """
+    best, best_level = data.get(field, "") or "", 0
+    for code in [best, *data.getlist("pick")]:
+        try:
+            level = parse_code(code).level
+        except InvalidRegionCode:
+            continue
+        if level > best_level:
+            best, best_level = code, level
+    return best
 
 
 def picker_context(code: str, field: str = "") -> dict[str, object]:

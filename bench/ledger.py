@@ -1,0 +1,348 @@
+"""``zhiyuan bench ledger [--transfers N] [--verify-postings N] [--writers K]``: the ledger on
+PostgreSQL.
+
+Starts its own throw-away PostgreSQL cluster (tests/pgcluster.py), migrates a fresh database and
+measures, in one run:
+
+1. postings per second through the real service (``timebank_transfer``: lock, check, book, the
+   database's own triggers, the audit entry) with 1 writer and with K writers (separate
+   processes, each with its own connection), over 80 members;
+2. the raw insert rate of the same rows (a transaction row and its posting, one commit each)
+   through plain SQL on one connection, triggers included;
+3. the time ``ledger verify`` takes over at least a million postings (bulk-loaded with COPY as a
+   restore would, then sealed).
+
+The last line printed is one JSON object; docs/ledger.md explains each figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import multiprocessing
+import os
+import sys
+import time
+import uuid
+from typing import Any
+
+MEMBERS = 80
+
+
+def _setup_django(url: str) -> None:
+    os.environ["ZHIYUAN_DATABASE_URL"] = url
+    os.environ.setdefault("ZHIYUAN_ENV", "test")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zhiyuan.settings")
+    import django
+
+    django.setup()
+
+
+def _prepare() -> dict[str, Any]:
+    """80 members, each with 10,000 minutes and their next neighbour registered as a child."""
+    from django.core.management import call_command
+
+    from zhiyuan.accounts.models import User
+    from zhiyuan.accounts.roles import Role
+    from zhiyuan.accounts.services import role_grant, user_create
+    from zhiyuan.ledger import services
+    from zhiyuan.ledger.models import Relation, Relative
+    from zhiyuan.regions.models import Region
+    from zhiyuan.regions.services import region_import_csv
+
+    call_command("migrate", verbosity=0)
+    region_import_csv(
+        text="110000000000,北京市,\n110100000000,市辖区,110000000000\n"
+        "110101000000,东城区,110100000000\n110101001000,一街道,110101000000\n"
+        "110101001001,一社区,110101001000\n"
+    )
+    district = Region.objects.get(pk="110101000000")
+    community = Region.objects.get(pk="110101001001")
+    admin = user_create(phone="13900000001", password=None, name="admin")
+    role_grant(user=admin, role=Role.REGION_ADMIN, region=district)
+    members = [
+        user_create(phone=f"1390000{1000 + i}", password=None, name=f"m{i}") for i in range(MEMBERS)
+    ]
+    relatives = []
+    for i, member in enumerate(members):
+        services.ledger_import_opening_balance(
+            user=member, region=district, minutes=10_000, reference=f"bench-{i}"
+        )
+        relatives.append(
+            services.relative_register(
+                member=member,
+                relation=Relation.CHILD,
+                name=f"r{i}",
+                birth_date=dt.date(1990, 1, 1),
+                region=community,
+                registered_by=admin,
+                account_user=members[(i + 1) % MEMBERS],
+            ).pk
+        )
+    assert User.objects.count() == MEMBERS + 1 and Relative.objects.count() == MEMBERS
+    return {"relatives": relatives}
+
+
+def _writer(
+    url: str, relatives: list[int], count: int, seed: int, start: Any, out: Any, audit_each: bool
+) -> None:
+    """One writer process: ``count`` transfers of one minute between random neighbours."""
+    import random
+
+    _setup_django(url)
+    from django.conf import settings
+
+    settings.ZHIYUAN_LEDGER_AUDIT_EACH = audit_each
+    from django.db import connection
+
+    from zhiyuan.ledger import services
+    from zhiyuan.ledger.models import Relative
+
+    rng = random.Random(seed)
+    rows = {r.pk: r for r in Relative.objects.select_related("member").filter(pk__in=relatives)}
+    plan = [rows[rng.choice(relatives)] for _ in range(count)]
+    connection.ensure_connection()
+    start.wait()
+    began = time.perf_counter()
+    for relative in plan:
+        services.timebank_transfer(
+            member=relative.member, relative=relative, minutes=1, key=f"bench-{uuid.uuid4().hex}"
+        )
+    out.put((count, time.perf_counter() - began))
+    connection.close()
+
+
+def _run_writers(
+    url: str, relatives: list[int], writers: int, per_writer: int, audit_each: bool = True
+) -> float:
+    """Postings per second with ``writers`` processes, wall clock from a common start."""
+    from django.db import connections
+
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Barrier(writers + 1), ctx.Queue()
+    procs = [
+        ctx.Process(target=_writer, args=(url, relatives, per_writer, seed, start, out, audit_each))
+        for seed in range(writers)
+    ]
+    for proc in procs:
+        proc.start()
+    start.wait()
+    began = time.perf_counter()
+    done = sum(out.get()[0] for _ in procs)
+    elapsed = time.perf_counter() - began
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"a writer failed (exit code {proc.exitcode})")
+    return done / elapsed
+
+
+def _raw_sql_rate(url: str, count: int) -> float:
+    """The same rows (a transfer's transaction row and its posting) through plain SQL."""
+    import psycopg
+
+    from zhiyuan.ledger.models import Account
+
+    accounts = list(
+        Account.objects.filter(kind="user", asset="time_minutes").values_list("pk", flat=True)
+    )
+    conninfo = url.replace("postgres://", "postgresql://")
+    with psycopg.connect(conninfo) as conn:
+        began = time.perf_counter()
+        for i in range(count):
+            debit, credit = accounts[i % len(accounts)], accounts[(i + 1) % len(accounts)]
+            key = f"raw-{uuid.uuid4().hex}"
+            with conn.transaction():
+                tx_id = conn.execute(
+                    "INSERT INTO ledger_transaction (idempotency_key, request_hash, kind, "
+                    "created_at, region_id, memo, digest) VALUES (%s, %s, 'transfer', now(), "
+                    "'110101001001', '', %s) RETURNING id",
+                    (key, "0" * 64, "0" * 64),
+                ).fetchone()[0]  # type: ignore[index]
+                conn.execute(
+                    "INSERT INTO ledger_posting (transaction_id, leg, asset, debit_id, "
+                    "credit_id, amount, source, digest) "
+                    "VALUES (%s, 1, 'time_minutes', %s, %s, 1, 'relative:0', %s)",
+                    (tx_id, debit, credit, "0" * 64),
+                )
+        elapsed = time.perf_counter() - began
+        # The rows were for timing only: take them out again (as a superuser may, triggers off).
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(
+            "DELETE FROM ledger_posting WHERE transaction_id IN "
+            "(SELECT id FROM ledger_transaction WHERE idempotency_key LIKE 'raw-%%')"
+        )
+        conn.execute("DELETE FROM ledger_transaction WHERE idempotency_key LIKE 'raw-%%'")
+        conn.execute(
+            "UPDATE ledger_account a SET balance = COALESCE((SELECT sum(amount) FROM "
+            "ledger_posting WHERE credit_id = a.id), 0) - COALESCE((SELECT sum(amount) FROM "
+            "ledger_posting WHERE debit_id = a.id), 0)"
+        )
+        conn.commit()
+    return count / elapsed
+
+
+def _bulk_load(url: str, postings: int) -> float:
+    """Load ``postings`` deposits (issuer → member, one posting each) with COPY, digests and
+    all, as a restore would; the balances follow in one statement. Rows per second."""
+    from zhiyuan.ledger.models import Account
+    from zhiyuan.ledger.services import (
+        micros,
+        posting_digest,
+        request_hash,
+        transaction_digest,
+    )
+
+    mint = Account.objects.get(kind="mint", asset="time_minutes").pk
+    members = list(
+        Account.objects.filter(kind="user", asset="time_minutes").values_list("pk", flat=True)
+    )
+    import psycopg
+
+    conninfo = url.replace("postgres://", "postgresql://")
+    began = time.perf_counter()
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("SET session_replication_role = replica")
+        xid = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0]  # type: ignore[index]
+        first = conn.execute("SELECT COALESCE(max(id), 0) + 1 FROM ledger_transaction").fetchone()[
+            0
+        ]  # type: ignore[index]
+        req = request_hash({"op": "bulk"})
+        at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        created_us = micros(at)
+        tx_buf, p_buf = io.StringIO(), io.StringIO()
+        for n in range(postings):
+            tx_id = first + n
+            key = f"bulk-{n:09d}"
+            credit = members[n % len(members)]
+            pd = posting_digest(key, 1, "time_minutes", mint, credit, 1, "import:bulk", None)
+            td = transaction_digest(
+                key=key,
+                request_hash=req,
+                kind="deposit",
+                created_us=created_us,
+                region_id="110101000000",
+                organization_id=None,
+                actor_id=None,
+                reverses_id=None,
+                memo="",
+                posting_digests=[pd],
+            )
+            tx_buf.write(
+                f"{tx_id}\t{key}\t{req}\tdeposit\t{at.isoformat()}\t110101000000\t\t{xid}\t{td}\n"
+            )
+            p_buf.write(f"{tx_id}\t1\ttime_minutes\t{mint}\t{credit}\t1\timport:bulk\t{pd}\n")
+        with conn.cursor() as cur:
+            with cur.copy(
+                "COPY ledger_transaction (id, idempotency_key, request_hash, kind, created_at, "
+                "region_id, memo, xid, digest) FROM STDIN"
+            ) as copy:
+                copy.write(tx_buf.getvalue())
+            with cur.copy(
+                "COPY ledger_posting (transaction_id, leg, asset, debit_id, credit_id, amount, "
+                "source, digest) FROM STDIN"
+            ) as copy:
+                copy.write(p_buf.getvalue())
+            cur.execute(
+                "SELECT setval(pg_get_serial_sequence('ledger_transaction', 'id'), "
+                "(SELECT max(id) FROM ledger_transaction))"
+            )
+            cur.execute(
+                "UPDATE ledger_account a SET balance = balance + s.n FROM (SELECT credit_id, "
+                "count(*) AS n FROM ledger_posting WHERE source = 'import:bulk' GROUP BY "
+                "credit_id) s WHERE a.id = s.credit_id"
+            )
+            cur.execute(
+                "UPDATE ledger_account SET balance = balance - %s WHERE id = %s", (postings, mint)
+            )
+        conn.commit()
+    return 2 * postings / (time.perf_counter() - began)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="zhiyuan bench ledger", description=__doc__)
+    parser.add_argument("--transfers", type=int, default=4000, help="per measurement")
+    parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument("--verify-postings", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tests.pgcluster import Cluster
+
+    cluster = Cluster().start()
+    try:
+        import psycopg
+
+        with psycopg.connect(
+            cluster.url().replace("postgres://", "postgresql://"), autocommit=True
+        ) as c:
+            c.execute("CREATE DATABASE zhiyuan_bench")
+        url = cluster.url("zhiyuan_bench")
+        _setup_django(url)
+        prepared = _prepare()
+        relatives = prepared["relatives"]
+        print(f"PostgreSQL cluster at {cluster.root}; {os.cpu_count()} CPUs", flush=True)
+
+        rate_1 = _run_writers(url, relatives, 1, args.transfers)
+        print(f"service, 1 writer:  {rate_1:8.0f} postings/s", flush=True)
+        rate_k = _run_writers(url, relatives, args.writers, max(1, args.transfers // args.writers))
+        print(f"service, {args.writers} writers: {rate_k:8.0f} postings/s", flush=True)
+        batch_1 = _run_writers(url, relatives, 1, args.transfers, audit_each=False)
+        print(f"service, 1 writer, audit per seal:  {batch_1:8.0f} postings/s", flush=True)
+        batch_k = _run_writers(
+            url, relatives, args.writers, max(1, args.transfers // args.writers), audit_each=False
+        )
+        print(
+            f"service, {args.writers} writers, audit per seal: {batch_k:8.0f} postings/s",
+            flush=True,
+        )
+        raw = _raw_sql_rate(url, args.transfers)
+        print(f"plain SQL, 1 connection: {raw:8.0f} transaction+posting pairs/s", flush=True)
+
+        from zhiyuan.ledger.services import ledger_seal
+        from zhiyuan.ledger.verify import ledger_verify
+
+        ledger_seal()
+        bulk = _bulk_load(url, args.verify_postings)
+        print(f"bulk COPY of {args.verify_postings} postings: {bulk:8.0f} rows/s", flush=True)
+        began = time.perf_counter()
+        seal = ledger_seal()
+        seal_seconds = time.perf_counter() - began
+        print(f"sealing {seal.count if seal else 0} transactions: {seal_seconds:.1f} s", flush=True)
+        began = time.perf_counter()
+        report = ledger_verify()
+        verify_seconds = time.perf_counter() - began
+        print(
+            f"ledger verify: {report.postings} postings, {report.transactions} transactions, "
+            f"{report.seals} seals in {verify_seconds:.1f} s; problem: {report.problem}",
+            flush=True,
+        )
+        result = {
+            "postings_per_s_1": round(rate_1, 1),
+            "postings_per_s_8": round(rate_k, 1),
+            "writers": args.writers,
+            "postings_per_s_1_audit_per_seal": round(batch_1, 1),
+            "postings_per_s_8_audit_per_seal": round(batch_k, 1),
+            "raw_sql_rows_per_s": round(raw, 1),
+            "bulk_copy_rows_per_s": round(bulk, 1),
+            "verify_seconds_1m": round(verify_seconds, 2),
+            "verify_postings": report.postings,
+            "verify_ok": report.problem is None,
+            "seal_seconds": round(seal_seconds, 2),
+            "cpus": os.cpu_count(),
+            "targets": {"postings_per_s_8": 3000, "verify_seconds_1m": 30},
+        }
+        from django.db import connections
+
+        connections.close_all()
+    finally:
+        cluster.stop()
+    print(json.dumps(result))
+    return 0 if result["verify_ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

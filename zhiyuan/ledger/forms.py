@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from zhiyuan.ledger.models import Elder, ElderReason, Relation, Relative
+from zhiyuan.ledger.rules import RuleError, RuleParams
+
+
+def new_request_key() -> str:
+    """A fresh idempotency key for a form: the same form sent twice books once."""
+    return f"web-{uuid.uuid4().hex}"
+
+
+class KeyedForm(forms.Form):
+    key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("key", new_request_key())
+
+
+class MinutesField(forms.IntegerField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", gettext_lazy("Minutes"))
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 1_000_000)
+        super().__init__(**kwargs)
+
+
+class TransferForm(KeyedForm):
+    relative = forms.ModelChoiceField(
+        queryset=Relative.objects.none(), label=gettext_lazy("To my relative")
+    )
+    minutes = MinutesField()
+
+    def __init__(self, *args: Any, relatives: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if relatives is not None:
+            self.fields["relative"].queryset = relatives  # type: ignore[attr-defined]
+
+
+class DonationForm(KeyedForm):
+    elder = forms.ModelChoiceField(
+        queryset=Elder.objects.none(),
+        required=False,
+        label=gettext_lazy("To"),
+        empty_label=gettext_lazy("The public fund"),
+    )
+    minutes = MinutesField()
+
+    def __init__(self, *args: Any, elders: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if elders is not None:
+            self.fields["elder"].queryset = elders  # type: ignore[attr-defined]
+        self.fields["elder"].label_from_instance = lambda e: e.user.name  # type: ignore[attr-defined]
+
+
+class WithdrawalForm(KeyedForm):
+    relative = forms.ModelChoiceField(
+        queryset=Relative.objects.none(),
+        required=False,
+        label=gettext_lazy("For"),
+        empty_label=gettext_lazy("Myself"),
+    )
+    minutes = MinutesField()
+    note = forms.CharField(label=gettext_lazy("What is needed"), max_length=200)
+
+    def __init__(self, *args: Any, relatives: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if relatives is not None:
+            self.fields["relative"].queryset = relatives  # type: ignore[attr-defined]
+
+
+class RulesForm(forms.Form):
+    effective_from = forms.DateTimeField(
+        label=gettext_lazy("In force from"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    default_coefficient = forms.IntegerField(
+        label=gettext_lazy("Points per hour of service"), min_value=0, max_value=1000, initial=10
+    )
+    coefficients = forms.CharField(
+        label=gettext_lazy("Points per hour by category (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy('For example {"elder-care": 12, "cleaning": 8}'),
+    )
+    urgent_bonus_pct = forms.IntegerField(
+        label=gettext_lazy("Bonus for urgent needs (%)"), min_value=0, max_value=500, initial=20
+    )
+    emergency_bonus_pct = forms.IntegerField(
+        label=gettext_lazy("Bonus for emergencies (%)"), min_value=0, max_value=500, initial=50
+    )
+    cap_per_activity = forms.IntegerField(
+        label=gettext_lazy("Most points for one activity"), min_value=0, initial=200
+    )
+    cap_per_day = forms.IntegerField(
+        label=gettext_lazy("Most points in one day"), min_value=0, initial=100
+    )
+    no_show_penalty = forms.IntegerField(
+        label=gettext_lazy("Points taken for a no-show"), min_value=0, initial=10
+    )
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=200, required=False)
+
+    def clean_coefficients(self) -> dict[str, int]:
+        text = (self.cleaned_data.get("coefficients") or "").strip() or "{}"
+        try:
+            value = json.loads(text)
+            RuleParams.from_dict({"coefficients": value})
+        except (ValueError, RuleError) as exc:
+            raise forms.ValidationError(
+                _("Write a JSON object of category codes and whole points per hour.")
+            ) from exc
+        return dict(value)
+
+    def params(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            name: data[name]
+            for name in (
+                "coefficients",
+                "default_coefficient",
+                "urgent_bonus_pct",
+                "emergency_bonus_pct",
+                "cap_per_activity",
+                "cap_per_day",
+                "no_show_penalty",
+            )
+        }
+
+
+class PhoneField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 20)
+        super().__init__(**kwargs)
+
+
+class ElderForm(forms.Form):
+    phone = PhoneField(label=gettext_lazy("The elder's mobile number (their Zhiyuan account)"))
+    birth_date = forms.DateField(
+        label=gettext_lazy("Birth date"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    reason = forms.ChoiceField(label=gettext_lazy("Why"), choices=ElderReason.choices)
+
+
+class RelativeForm(forms.Form):
+    member_phone = PhoneField(label=gettext_lazy("Member's mobile number"))
+    relation = forms.ChoiceField(label=gettext_lazy("Relation"), choices=Relation.choices)
+    name = forms.CharField(label=gettext_lazy("Relative's name"), max_length=60)
+    birth_date = forms.DateField(
+        label=gettext_lazy("Relative's birth date"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    relative_phone = PhoneField(
+        label=gettext_lazy("Relative's own mobile number, if they have an account"), required=False
+    )
+
+
+class SeedForm(KeyedForm):
+    elder = forms.ModelChoiceField(queryset=Elder.objects.none(), label=gettext_lazy("Elder"))
+    minutes = MinutesField()
+    decision = forms.CharField(
+        label=gettext_lazy("Decision (meeting, document number)"), max_length=200
+    )
+
+    def __init__(self, *args: Any, elders: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if elders is not None:
+            self.fields["elder"].queryset = elders  # type: ignore[attr-defined]
+        self.fields["elder"].label_from_instance = lambda e: e.user.name  # type: ignore[attr-defined]
+
+
+class PolicyForm(forms.Form):
+    cap_hours = forms.IntegerField(
+        label=gettext_lazy("Most hours one member may hold"), min_value=1, max_value=100_000
+    )
+    min_withdraw_age = forms.IntegerField(
+        label=gettext_lazy("Age from which credit may be spent"), min_value=0, max_value=120
+    )
+    priced_items = forms.BooleanField(
+        label=gettext_lazy("Price service items instead of counting minutes"), required=False
+    )
+
+
+class PeriodForm(forms.Form):
+    start = forms.DateField(
+        label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        label=gettext_lazy("Until (not included)"), widget=forms.DateInput(attrs={"type": "date"})
+    )

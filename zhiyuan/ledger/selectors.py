@@ -1,0 +1,224 @@
+"""Reads of the ledger: balances (now or as of any moment), statements and reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Sum, Value, When
+from django.utils import timezone
+
+from zhiyuan.accounts.models import User
+from zhiyuan.ledger.models import (
+    Account,
+    Asset,
+    EarningRuleSet,
+    Elder,
+    OwnerKind,
+    Posting,
+    Relative,
+    TransactionKind,
+    Withdrawal,
+)
+from zhiyuan.regions.selectors import region_subtree_q
+
+
+def balances_of(user: User) -> dict[str, int]:
+    """The person's cached balance in each asset (zero where no account is open yet)."""
+    found = dict(
+        Account.objects.filter(kind=OwnerKind.USER, user=user).values_list("asset", "balance")
+    )
+    return {asset.value: int(found.get(asset.value, 0)) for asset in Asset}
+
+
+def account_of(user: User, asset: Asset | str) -> Account | None:
+    return Account.objects.filter(kind=OwnerKind.USER, user=user, asset=asset).first()
+
+
+def balance_as_of(account: Account, moment: dt.datetime) -> int:
+    """The balance derived from the postings booked up to and including ``moment``."""
+    booked = Posting.objects.filter(transaction__created_at__lte=moment)
+    credits = booked.filter(credit=account).aggregate(s=Sum("amount"))["s"] or 0
+    debits = booked.filter(debit=account).aggregate(s=Sum("amount"))["s"] or 0
+    return int(credits - debits)
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    at: dt.datetime
+    transaction_id: int
+    kind: str
+    kind_label: str
+    source: str
+    amount: int  # signed: positive in, negative out
+    balance: int
+    memo: str
+
+
+@dataclass
+class Statement:
+    account: Account
+    start: dt.datetime
+    end: dt.datetime
+    opening: int
+    lines: list[StatementLine] = field(default_factory=list)
+
+    @property
+    def closing(self) -> int:
+        return self.lines[-1].balance if self.lines else self.opening
+
+    @property
+    def total_in(self) -> int:
+        return sum(line.amount for line in self.lines if line.amount > 0)
+
+    @property
+    def total_out(self) -> int:
+        return -sum(line.amount for line in self.lines if line.amount < 0)
+
+
+def account_statement(account: Account, start: dt.datetime, end: dt.datetime) -> Statement:
+    """Every posting of the account booked in ``[start, end)``, with the running balance."""
+    opening = balance_as_of(account, start - dt.timedelta(microseconds=1))
+    statement = Statement(account=account, start=start, end=end, opening=opening)
+    rows = (
+        Posting.objects.filter(Q(debit=account) | Q(credit=account))
+        .filter(transaction__created_at__gte=start, transaction__created_at__lt=end)
+        .select_related("transaction")
+        .order_by("transaction__created_at", "transaction_id", "leg")
+    )
+    running = opening
+    labels = dict(TransactionKind.choices)
+    for posting in rows:
+        amount = posting.amount if posting.credit_id == account.pk else -posting.amount
+        running += amount
+        tx = posting.transaction
+        statement.lines.append(
+            StatementLine(
+                at=tx.created_at,
+                transaction_id=tx.pk,
+                kind=tx.kind,
+                kind_label=str(labels.get(tx.kind, tx.kind)),
+                source=posting.source,
+                amount=amount,
+                balance=running,
+                memo=tx.memo,
+            )
+        )
+    return statement
+
+
+def year_bounds(year: int) -> tuple[dt.datetime, dt.datetime]:
+    """1 January to 1 January in the deployment's time zone."""
+    tz = timezone.get_current_timezone()
+    return dt.datetime(year, 1, 1, tzinfo=tz), dt.datetime(year + 1, 1, 1, tzinfo=tz)
+
+
+def recent_history(user: User, limit: int = 20) -> list[dict[str, Any]]:
+    """The person's latest postings in either asset, newest first."""
+    accounts = list(Account.objects.filter(kind=OwnerKind.USER, user=user))
+    ids = [a.pk for a in accounts]
+    assets = {a.pk: a.asset for a in accounts}
+    labels = dict(TransactionKind.choices)
+    rows = (
+        Posting.objects.filter(Q(debit_id__in=ids) | Q(credit_id__in=ids))
+        .select_related("transaction")
+        .order_by("-transaction__created_at", "-transaction_id", "-leg")[:limit]
+    )
+    history = []
+    for posting in rows:
+        inbound = posting.credit_id in assets
+        history.append(
+            {
+                "at": posting.transaction.created_at,
+                "kind": posting.transaction.kind,
+                "kind_label": labels.get(posting.transaction.kind, posting.transaction.kind),
+                "asset": posting.asset,
+                "amount": posting.amount if inbound else -posting.amount,
+                "source": posting.source,
+                "transaction_id": posting.transaction_id,
+            }
+        )
+    return history
+
+
+def relatives_of(user: User) -> QuerySet[Relative]:
+    return Relative.objects.filter(member=user, removed_at__isnull=True).order_by("relation")
+
+
+def elders_in(codes: list[str] | None) -> QuerySet[Elder]:
+    return (
+        Elder.objects.filter(region_subtree_q(codes), active=True)
+        .select_related("user", "region")
+        .order_by("region_id", "pk")
+    )
+
+
+def withdrawals_of(user: User) -> QuerySet[Withdrawal]:
+    return Withdrawal.objects.filter(member=user).select_related("relative")[:20]
+
+
+def rule_versions(codes: list[str] | None) -> QuerySet[EarningRuleSet]:
+    return EarningRuleSet.objects.filter(region_subtree_q(codes)).order_by("region_id", "-version")
+
+
+def fund_balances(codes: list[str] | None) -> list[Account]:
+    return list(
+        Account.objects.filter(region_subtree_q(codes), kind=OwnerKind.FUND)
+        .select_related("region")
+        .order_by("region_id", "asset")
+    )
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    organization_id: int | None
+    organization: str
+    issued: int
+    redeemed: int
+
+
+def points_report(codes: list[str] | None, start: dt.datetime, end: dt.datetime) -> list[ReportRow]:
+    """Points issued (earned, net of reversals of earnings) and redeemed (net of refunds) in
+    ``[start, end)`` per organisation, for transactions booked in the given regions.
+
+    Opening-balance imports are not issuance for service and are left out.
+    """
+    postings = Posting.objects.filter(
+        region_subtree_q(codes, field="transaction__region"),
+        asset=Asset.POINTS,
+        transaction__created_at__gte=start,
+        transaction__created_at__lt=end,
+    )
+    # A reversal counts against the kind of the booking it reverses.
+    kind = Case(
+        When(transaction__kind=TransactionKind.REVERSAL, then=F("transaction__reverses__kind")),
+        default=F("transaction__kind"),
+    )
+    # Into a person's account is positive, out of it negative.
+    signed = Case(
+        When(credit__kind=OwnerKind.USER, then=F("amount")),
+        default=Value(0) - F("amount"),
+        output_field=IntegerField(),
+    )
+    rows = (
+        postings.annotate(k=kind, signed=signed)
+        .filter(k__in=[TransactionKind.EARN, TransactionKind.REDEMPTION])
+        .values("transaction__organization_id", "transaction__organization__name", "k")
+        .annotate(total=Sum("signed"))
+        .order_by()
+    )
+    by_org: dict[int | None, dict[str, Any]] = {}
+    for row in rows:
+        org = row["transaction__organization_id"]
+        entry = by_org.setdefault(
+            org, {"name": row["transaction__organization__name"] or "", "issued": 0, "redeemed": 0}
+        )
+        if row["k"] == TransactionKind.EARN:
+            entry["issued"] += int(row["total"] or 0)
+        else:
+            entry["redeemed"] += -int(row["total"] or 0)
+    return [
+        ReportRow(org, entry["name"], entry["issued"], entry["redeemed"])
+        for org, entry in sorted(by_org.items(), key=lambda kv: (kv[0] is None, kv[1]["name"]))
+    ]

@@ -1,0 +1,1472 @@
+"""Every write to the ledger: booking, reversing, earning, the time bank and sealing.
+
+The one way money-like data moves is :func:`book`: it checks the amounts and the balances of the
+accounts the caller locked, writes the transaction and its postings (the database applies them
+to the cached balances and checks them again) and the audit entry, all in the caller's database
+transaction. Services take an idempotency key: a retry returns the first booking, a retry with a
+different request is refused. Top-level calls retry deadlocks and lost races by themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, models, transaction
+from django.db.models import Max, Q, Sum
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from zhiyuan.accounts.models import User
+from zhiyuan.core.audit import audit_actions, audit_record
+from zhiyuan.core.permissions import require
+from zhiyuan.ledger import errors
+from zhiyuan.ledger.models import (
+    SYSTEM_KINDS,
+    Account,
+    Asset,
+    Earning,
+    EarningRuleSet,
+    Elder,
+    ElderReason,
+    OwnerKind,
+    Posting,
+    Relation,
+    Relative,
+    Seal,
+    SealHead,
+    TimeBankItem,
+    TimeBankPolicy,
+    Transaction,
+    TransactionKind,
+    Withdrawal,
+    WithdrawalStatus,
+)
+from zhiyuan.ledger.rules import (
+    EarnedSoFar,
+    RuleError,
+    RuleParams,
+    ServiceFacts,
+    Urgency,
+    age_on,
+    evaluate,
+    no_show_penalty,
+)
+from zhiyuan.organizations.models import Organization
+from zhiyuan.regions.codes import parse_code
+from zhiyuan.regions.models import Region
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+GENESIS = "0" * 64
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MAX_ATTEMPTS = 8
+KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]{8,100}$")
+SOURCE_RE = re.compile(r"^[a-z_]+:[A-Za-z0-9_.:\-]{1,70}$")
+
+
+@audit_actions
+class LedgerAudit(models.TextChoices):
+    EARNED = "ledger.earn", _("Points earned")
+    NO_SHOW = "ledger.no_show", _("No-show penalty booked")
+    OPENING_IMPORT = "ledger.opening_import", _("Opening balance imported")
+    DEPOSIT = "ledger.deposit", _("Time credit deposited")
+    WITHDRAWAL = "ledger.withdrawal", _("Time credit spent")
+    TRANSFER = "ledger.transfer", _("Time credit transferred to a relative")
+    DONATION = "ledger.donation", _("Time credit donated")
+    FUND_SEED = "ledger.fund_seed", _("Public fund credited an elder")
+    REDEMPTION = "ledger.redemption", _("Reward redeemed")
+    REVERSAL = "ledger.reversal", _("Booking reversed")
+    SEALED = "ledger.sealed", _("Ledger batch sealed")
+    RULES_PUBLISHED = "ledger.rules_published", _("Earning rules published")
+    POLICY_CHANGED = "ledger.policy_changed", _("Time-bank policy changed")
+    ITEM_SAVED = "ledger.item_saved", _("Time-bank service item saved")
+    RELATIVE_REGISTERED = "ledger.relative_added", _("Relative registered")
+    RELATIVE_REMOVED = "ledger.relative_removed", _("Relative removed")
+    ELDER_REGISTERED = "ledger.elder_registered", _("Elder in difficulty registered")
+
+
+# --- retries -----------------------------------------------------------------------------------
+
+# Deadlock, serialisation failure, and a unique key taken by a concurrent writer (the same
+# request sent twice, or a random voucher code drawn twice).
+_RETRY_SQLSTATES = frozenset({"40P01", "40001", "23505"})
+
+
+def _retryable(exc: Exception) -> bool:
+    if getattr(exc.__cause__, "sqlstate", None) in _RETRY_SQLSTATES:
+        return True
+    text = str(exc)
+    # SQLite says the same in words.
+    return "UNIQUE constraint failed" in text or "database is locked" in text
+
+
+def ledger_service(fn: Callable[P, T]) -> Callable[P, T]:
+    """Run a service in a transaction and retry it when it lost a race.
+
+    At the top level the transaction is durable and a deadlock, a serialisation failure or a
+    concurrent writer taking the same unique key (a retried request) makes the whole service
+    run again: it then finds the first booking under its key and returns it. Inside a caller's
+    transaction the service runs in a savepoint and retries there.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        nested = transaction.get_connection().in_atomic_block
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with transaction.atomic(durable=not nested):
+                    return fn(*args, **kwargs)
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == MAX_ATTEMPTS or not _retryable(exc):
+                    raise
+                # Back off a little, at random, so that the writers that collided spread out.
+                time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """Who owns an account and in which asset: enough to find or open it."""
+
+    kind: OwnerKind
+    asset: Asset
+    owner_id: Any  # a user id, an organisation id or a region code
+
+    def lookup(self) -> dict[str, Any]:
+        field = {
+            OwnerKind.USER: "user_id",
+            OwnerKind.ORGANIZATION: "organization_id",
+            OwnerKind.STORE: "organization_id",
+            OwnerKind.FUND: "region_id",
+            OwnerKind.MINT: "region_id",
+        }[self.kind]
+        return {"kind": self.kind.value, "asset": self.asset.value, field: self.owner_id}
+
+
+def user_account(user: User | int, asset: Asset) -> AccountRef:
+    return AccountRef(OwnerKind.USER, asset, user if isinstance(user, int) else user.pk)
+
+
+def store_account(organization: Organization | int) -> AccountRef:
+    pk = organization if isinstance(organization, int) else organization.pk
+    return AccountRef(OwnerKind.STORE, Asset.POINTS, pk)
+
+
+def mint_account(region: Region | str, asset: Asset) -> AccountRef:
+    return AccountRef(OwnerKind.MINT, asset, region if isinstance(region, str) else region.pk)
+
+
+def fund_account(region: Region | str, asset: Asset) -> AccountRef:
+    return AccountRef(OwnerKind.FUND, asset, region if isinstance(region, str) else region.pk)
+
+
+def account_open(ref: AccountRef) -> Account:
+    """The account for ``ref``, opened on first use (a concurrent opener is tolerated)."""
+    account, _created = Account.objects.get_or_create(
+        **ref.lookup(), defaults={"is_system": ref.kind in SYSTEM_KINDS}
+    )
+    return account
+
+
+def lock_accounts(refs: Iterable[AccountRef]) -> dict[AccountRef, Account]:
+    """Open and lock the accounts of one booking, in primary-key order.
+
+    Every writer locks the accounts it moves money between in ascending pk order, so two
+    writers needing the same accounts queue instead of deadlocking; the locks serialise the
+    balance check and the update of each account's cached balance until commit.
+    """
+    wanted = list(dict.fromkeys(refs))
+    clauses: list[str] = []
+    params: list[Any] = []
+    for ref in wanted:
+        lookup = ref.lookup()
+        clauses.append("(" + " AND ".join(f"{column} = %s" for column in lookup) + ")")
+        params.extend(lookup.values())
+    # Plain SQL, as this runs for every booking; the column names come from AccountRef.lookup.
+    sql = (
+        "SELECT id, kind, asset, user_id, organization_id, region_id, is_system, balance "
+        "FROM ledger_account WHERE " + " OR ".join(clauses) + " ORDER BY id FOR UPDATE"
+    )
+    if connection.vendor == "sqlite":  # no row locks: SQLite's writers take turns anyway
+        sql = sql.removesuffix(" FOR UPDATE")
+    for _attempt in range(2):
+        # Row locks (see the docstring): ascending pk, one statement, so the order holds.
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        found: dict[AccountRef, Account] = {}
+        for pk, kind, asset, user_id, org_id, region_id, is_system, balance in rows:
+            account = Account(
+                id=pk,
+                kind=kind,
+                asset=asset,
+                user_id=user_id,
+                organization_id=org_id,
+                region_id=region_id,
+                is_system=bool(is_system),
+                balance=int(balance),
+            )
+            account._state.adding = False
+            for ref in wanted:
+                if all(getattr(account, k) == v for k, v in ref.lookup().items()):
+                    found[ref] = account
+        missing = [ref for ref in wanted if ref not in found]
+        if not missing:
+            return found
+        for ref in missing:
+            account_open(ref)
+    raise AssertionError("accounts could not be opened")
+
+
+# --- booking -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One posting to be booked: ``amount`` of the accounts' asset from ``debit`` to ``credit``."""
+
+    debit: AccountRef
+    credit: AccountRef
+    amount: int
+    source: str
+    rule_version_id: int | None = None
+
+
+def request_hash(request: Mapping[str, Any]) -> str:
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_key(key: str) -> str:
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        raise errors.InvalidKey()
+    return key
+
+
+def replay(key: str, request: Mapping[str, Any]) -> Transaction | None:
+    """The transaction booked earlier under ``key`` if this is a true retry; refuse otherwise."""
+    # Plain SQL: this runs before every booking, and most keys are new.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, request_hash FROM ledger_transaction WHERE idempotency_key = %s", [key]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if row[1] != request_hash(request):
+        raise errors.IdempotencyConflict()
+    return Transaction.objects.get(pk=row[0])
+
+
+def micros(moment: dt.datetime) -> int:
+    return (moment - EPOCH) // dt.timedelta(microseconds=1)
+
+
+def posting_digest(
+    key: str,
+    leg: int,
+    asset: str,
+    debit_id: int,
+    credit_id: int,
+    amount: int,
+    source: str,
+    rule_version_id: int | None,
+) -> str:
+    text = f"{key}|{leg}|{asset}|{debit_id}|{credit_id}|{amount}|{source}|{rule_version_id or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def transaction_digest(
+    *,
+    key: str,
+    request_hash: str,
+    kind: str,
+    created_us: int,
+    region_id: str,
+    organization_id: int | None,
+    actor_id: int | None,
+    reverses_id: int | None,
+    memo: str,
+    posting_digests: list[str],
+) -> str:
+    # Every field before the memo has a fixed alphabet without "|" (keys, hashes, codes,
+    # numbers), and the number of postings precedes the memo, so the join is unambiguous.
+    head = (
+        f"{key}|{request_hash}|{kind}|{created_us}|{region_id}|{organization_id or ''}|"
+        f"{actor_id or ''}|{reverses_id or ''}|{len(posting_digests)}|{memo}"
+    )
+    digest = hashlib.sha256(head.encode())
+    for item in posting_digests:
+        digest.update(b"|" + item.encode())
+    return digest.hexdigest()
+
+
+_AUDIT_OF_KIND = {
+    TransactionKind.EARN: LedgerAudit.EARNED,
+    TransactionKind.NO_SHOW: LedgerAudit.NO_SHOW,
+    TransactionKind.OPENING_IMPORT: LedgerAudit.OPENING_IMPORT,
+    TransactionKind.DEPOSIT: LedgerAudit.DEPOSIT,
+    TransactionKind.WITHDRAWAL: LedgerAudit.WITHDRAWAL,
+    TransactionKind.TRANSFER: LedgerAudit.TRANSFER,
+    TransactionKind.DONATION: LedgerAudit.DONATION,
+    TransactionKind.FUND_SEED: LedgerAudit.FUND_SEED,
+    TransactionKind.REDEMPTION: LedgerAudit.REDEMPTION,
+    TransactionKind.REVERSAL: LedgerAudit.REVERSAL,
+}
+
+
+def book(
+    *,
+    kind: TransactionKind,
+    key: str,
+    request: Mapping[str, Any],
+    legs: list[Leg],
+    locked: Mapping[AccountRef, Account],
+    region_id: str,
+    organization_id: int | None = None,
+    actor: Any = None,
+    reverses: Transaction | None = None,
+    memo: str = "",
+    http_request: HttpRequest | None = None,
+    audit_detail: Mapping[str, Any] | None = None,
+    then: Callable[[Transaction], None] | None = None,
+) -> Transaction:
+    """Write one balanced transaction. The caller has locked every account in ``legs``.
+
+    ``then`` writes what goes with the booking (a voucher, an earning) before the audit entry.
+
+    Refuses (before writing anything) a non-positive or fractional amount, postings between
+    assets, and anything that would overdraw an ordinary account. The database applies the
+    postings to the cached balances and checks the same rules again.
+    """
+    if not legs:
+        raise errors.InvalidAmount()
+    running = {ref: account.balance for ref, account in locked.items()}
+    for leg in legs:
+        if isinstance(leg.amount, bool) or not isinstance(leg.amount, int) or leg.amount <= 0:
+            raise errors.InvalidAmount()
+        if not SOURCE_RE.match(leg.source):
+            raise ValueError(f"malformed posting source {leg.source!r}")
+        debit, credit = locked[leg.debit], locked[leg.credit]
+        if debit.pk == credit.pk or debit.asset != credit.asset:
+            raise ValueError("a posting moves one asset between two different accounts")
+        running[leg.debit] -= leg.amount
+        running[leg.credit] += leg.amount
+        # Checked after every leg, in order, as the database applies them.
+        if running[leg.debit] < 0 and not debit.is_system:
+            spent = debit.balance - running[leg.debit]
+            raise errors.Overdrawn(available=debit.balance, wanted=spent)
+
+    actor_id = actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
+    now = timezone.now()
+    req_hash = request_hash(request)
+    postings = []
+    for index, leg in enumerate(legs, start=1):
+        debit, credit = locked[leg.debit], locked[leg.credit]
+        postings.append(
+            Posting(
+                leg=index,
+                asset=debit.asset,
+                debit_id=debit.pk,
+                credit_id=credit.pk,
+                amount=leg.amount,
+                source=leg.source,
+                rule_version_id=leg.rule_version_id,
+                digest=posting_digest(
+                    key,
+                    index,
+                    debit.asset,
+                    debit.pk,
+                    credit.pk,
+                    leg.amount,
+                    leg.source,
+                    leg.rule_version_id,
+                ),
+            )
+        )
+    tx = Transaction(
+        idempotency_key=key,
+        request_hash=req_hash,
+        kind=kind,
+        created_at=now,
+        region_id=region_id,
+        organization_id=organization_id,
+        actor_id=actor_id,
+        reverses=reverses,
+        memo=memo,
+    )
+    tx.digest = transaction_digest(
+        key=key,
+        request_hash=req_hash,
+        kind=kind.value,
+        created_us=micros(now),
+        region_id=region_id,
+        organization_id=organization_id,
+        actor_id=actor_id,
+        reverses_id=reverses.pk if reverses else None,
+        memo=memo,
+        posting_digests=[p.digest for p in postings],
+    )
+    _insert(tx, postings)
+    if then is not None:
+        then(tx)
+    # The audit entry comes last: it locks the audit chain's head until commit, so the shorter
+    # the time between it and the commit, the less concurrent bookings wait on one another.
+    # A deployment may instead rely on the seal's audit entry, which covers every booking in
+    # its batch by hash (ZHIYUAN_LEDGER_AUDIT_EACH = False; docs/adr/0005).
+    if getattr(settings, "ZHIYUAN_LEDGER_AUDIT_EACH", True):
+        _audit_booking(tx, kind, key, postings, reverses, actor, http_request, audit_detail)
+    transaction.on_commit(schedule_seal)
+    return tx
+
+
+def _audit_booking(
+    tx: Transaction,
+    kind: TransactionKind,
+    key: str,
+    postings: list[Posting],
+    reverses: Transaction | None,
+    actor: Any,
+    http_request: HttpRequest | None,
+    audit_detail: Mapping[str, Any] | None,
+) -> None:
+    audit_record(
+        action=_AUDIT_OF_KIND[kind],
+        actor=actor,
+        target=tx,
+        request=http_request,
+        detail={
+            "key": key,
+            "kind": kind.value,
+            "postings": len(postings),
+            **({"reverses": reverses.pk} if reverses else {}),
+            **(audit_detail or {}),
+        },
+    )
+
+
+def _insert(tx: Transaction, postings: list[Posting]) -> None:
+    """Write the transaction row and its postings: two statements of plain SQL, the hot path
+    of every booking (the ORM's own insert costs as much again in Python)."""
+    ops = connection.ops
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_transaction (idempotency_key, request_hash, kind, created_at, "
+            "region_id, organization_id, actor_id, reverses_id, memo, digest) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            [
+                tx.idempotency_key,
+                tx.request_hash,
+                tx.kind,
+                ops.adapt_datetimefield_value(tx.created_at),
+                tx.region_id,
+                tx.organization_id,
+                tx.actor_id,
+                tx.reverses_id,
+                tx.memo,
+                tx.digest,
+            ],
+        )
+        tx.pk = cursor.fetchone()[0]
+        tx._state.adding = False
+        values, params = [], []
+        for p in postings:
+            p.transaction = tx
+            values.append("(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
+            params += [
+                tx.pk,
+                p.leg,
+                p.asset,
+                p.debit_id,
+                p.credit_id,
+                p.amount,
+                p.source,
+                p.rule_version_id,
+                p.digest,
+            ]
+        cursor.execute(
+            "INSERT INTO ledger_posting (transaction_id, leg, asset, debit_id, credit_id, amount, "  # noqa: S608 — placeholders only
+            "source, rule_version_id, digest) VALUES " + ", ".join(values),
+            params,
+        )
+
+
+def reverse_legs(original: Transaction, only_source: str | None = None) -> list[Leg]:
+    """The legs that undo ``original`` (only its postings from ``only_source``, if given)."""
+    postings = [
+        p
+        for p in original.postings.order_by("leg")
+        if only_source is None or p.source == only_source
+    ]
+    ids = {pk for p in postings for pk in (p.debit_id, p.credit_id)}
+    refs = {a.pk: _ref_of(a) for a in Account.objects.filter(pk__in=ids)}
+    return [
+        Leg(
+            debit=refs[p.credit_id],
+            credit=refs[p.debit_id],
+            amount=p.amount,
+            source=p.source,
+            rule_version_id=p.rule_version_id,
+        )
+        for p in postings
+    ]
+
+
+def _negative_earnings(original: Transaction, only_source: str | None = None) -> list[Earning]:
+    """Earning rows that take back what ``original`` earned, so the caps count it no more."""
+    rows = Earning.objects.filter(transaction=original, points__gt=0)
+    if only_source is not None:
+        rows = rows.filter(source=only_source)
+    return [
+        Earning(
+            volunteer_id=row.volunteer_id,
+            region_id=row.region_id,
+            activity_key=row.activity_key,
+            day=row.day,
+            points=-row.points,
+            rule_set_id=row.rule_set_id,
+            source=row.source,
+            breakdown={"reverses": original.pk},
+        )
+        for row in rows
+    ]
+
+
+def _ref_of(account: Account) -> AccountRef:
+    kind = OwnerKind(account.kind)
+    owner = {
+        OwnerKind.USER: account.user_id,
+        OwnerKind.ORGANIZATION: account.organization_id,
+        OwnerKind.STORE: account.organization_id,
+        OwnerKind.FUND: account.region_id,
+        OwnerKind.MINT: account.region_id,
+    }[kind]
+    return AccountRef(kind, Asset(account.asset), owner)
+
+
+@ledger_service
+def ledger_reverse(
+    *,
+    original: Transaction,
+    key: str,
+    actor: Any = None,
+    memo: str = "",
+    extra_legs: list[Leg] | None = None,
+    kind: TransactionKind = TransactionKind.REVERSAL,
+    http_request: HttpRequest | None = None,
+) -> Transaction:
+    """Book the mirror image of ``original`` (plus ``extra_legs``, for a correction).
+
+    A booking is reversed at most once (``reverses`` is unique) and a reversal is never itself
+    reversed. Reversing money already spent is refused like any overdraft.
+    """
+    check_key(key)
+    request = {
+        "op": "reverse",
+        "original": original.pk,
+        "kind": kind.value,
+        "extra": [(leg.debit, leg.credit, leg.amount, leg.source) for leg in extra_legs or []],
+    }
+    if (done := replay(key, request)) is not None:
+        return done
+    if original.kind == TransactionKind.REVERSAL:
+        raise errors.AlreadyReversed()
+    legs = reverse_legs(original) + (extra_legs or [])
+    if original.reverses_id is not None:
+        # A correction both credited its own version and took back the one before: reversing
+        # it undoes only its own credit (the earlier version stays taken back).
+        earlier = set(
+            Posting.objects.filter(transaction_id=original.reverses_id).values_list(
+                "source", flat=True
+            )
+        )
+        legs = [leg for leg in legs if leg.source not in earlier]
+    locked = lock_accounts([r for leg in legs for r in (leg.debit, leg.credit)])
+    # Checked after the locks: two reversals of one booking queue on the same accounts, and
+    # the second sees the first (the unique ``reverses`` column backs this up).
+    if Transaction.objects.filter(reverses=original).exists():
+        raise errors.AlreadyReversed()
+    taken_back = _negative_earnings(original)
+
+    def take_back(tx: Transaction) -> None:
+        for row in taken_back:
+            row.transaction = tx
+        Earning.objects.bulk_create(taken_back)
+
+    return book(
+        kind=kind,
+        key=key,
+        request=request,
+        legs=legs,
+        locked=locked,
+        region_id=original.region_id,
+        organization_id=original.organization_id,
+        actor=actor,
+        reverses=original,
+        memo=memo,
+        http_request=http_request,
+        then=take_back,
+    )
+
+
+# --- regions' settings -------------------------------------------------------------------------
+
+
+def ancestor_codes(code: str) -> list[str]:
+    """The region's own code and its ancestors', nearest first, without a query."""
+    prefix = parse_code(code).prefix
+    codes = [prefix[:end].ljust(12, "0") for end in (2, 4, 6, 9, 12) if end <= len(prefix)]
+    return list(reversed(codes))
+
+
+def rules_in_force(region: Region | str, at: dt.datetime) -> EarningRuleSet:
+    """The latest version in force at ``at`` of the nearest region's rules."""
+    code = region if isinstance(region, str) else region.pk
+    codes = ancestor_codes(code)
+    candidates = list(
+        EarningRuleSet.objects.filter(region_id__in=codes, effective_from__lte=at).order_by(
+            "-version"
+        )
+    )
+    for ancestor in codes:
+        for rule_set in candidates:
+            if rule_set.region_id == ancestor:
+                return rule_set
+    raise errors.NoRules()
+
+
+def timebank_policy_for(region: Region | str) -> TimeBankPolicy:
+    """The nearest region's time-bank policy, or the defaults held by the region itself."""
+    code = region if isinstance(region, str) else region.pk
+    codes = ancestor_codes(code)
+    policies = {p.region_id: p for p in TimeBankPolicy.objects.filter(region_id__in=codes)}
+    for ancestor in codes:
+        if ancestor in policies:
+            return policies[ancestor]
+    # No policy anywhere above: the defaults, held by the district (or the region itself).
+    district = code[:6] + "000000" if parse_code(code).level >= 3 else code
+    return TimeBankPolicy(region_id=district)
+
+
+@transaction.atomic
+def earning_rules_publish(
+    *,
+    region: Region,
+    params: Mapping[str, Any],
+    effective_from: dt.datetime,
+    actor: Any,
+    note: str = "",
+    http_request: HttpRequest | None = None,
+) -> EarningRuleSet:
+    """Publish the next version of a region's earning rules. Published versions never change."""
+    require(actor, "ledger.manage", region, request=http_request)
+    try:
+        parsed = RuleParams.from_dict(params)
+    except RuleError as exc:
+        raise errors.LedgerRefused(
+            _("The rules are not valid: %(reason)s") % {"reason": exc}, code="invalid_rules"
+        ) from exc
+    # Row lock on the region: two administrators publishing at once get consecutive versions.
+    Region.objects.select_for_update().filter(pk=region.pk).first()
+    latest = EarningRuleSet.objects.filter(region=region).aggregate(v=Max("version"))["v"] or 0
+    rule_set = EarningRuleSet.objects.create(
+        region=region,
+        version=latest + 1,
+        effective_from=effective_from,
+        params=parsed.to_dict(),
+        note=note,
+        published_by=actor,
+    )
+    audit_record(
+        action=LedgerAudit.RULES_PUBLISHED,
+        actor=actor,
+        target=rule_set,
+        request=http_request,
+        detail={"region": region.pk, "version": rule_set.version},
+    )
+    return rule_set
+
+
+# --- earning -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EarnResult:
+    """What a confirmed service earned. ``transaction`` is None when the caps left nothing."""
+
+    points: int
+    transaction: Transaction | None
+    rule_set: EarningRuleSet
+    breakdown: dict[str, Any]
+
+
+def _earned_so_far(volunteer_id: int, activity_key: str, day: dt.date) -> EarnedSoFar:
+    rows = Earning.objects.filter(volunteer_id=volunteer_id).filter(
+        Q(activity_key=activity_key) | Q(day=day)
+    )
+    activity = rows.filter(activity_key=activity_key).aggregate(s=Sum("points"))["s"] or 0
+    on_day = rows.filter(day=day).aggregate(s=Sum("points"))["s"] or 0
+    return EarnedSoFar(activity=activity, day=on_day)
+
+
+@ledger_service
+def ledger_credit_service(
+    *,
+    volunteer: User,
+    region: Region | str,
+    minutes: int,
+    category: str,
+    urgency: Urgency | str = Urgency.NORMAL,
+    activity_key: str,
+    occurred_at: dt.datetime,
+    source: str,
+    organization: Organization | None = None,
+    actor: Any = None,
+    replaces: str | None = None,
+) -> EarnResult:
+    """Credit the points a confirmed service earns, exactly once per ``source``.
+
+    ``source`` names the record and its version ("record:123:v2"); a retry returns the first
+    result. With ``replaces`` (the source of the version being corrected) the earlier earning is
+    reversed and the new one credited in the same transaction, so the balance moves by the
+    difference only.
+    """
+    region_code = region if isinstance(region, str) else region.pk
+    if not SOURCE_RE.match(source) or (replaces and not SOURCE_RE.match(replaces)):
+        raise ValueError("a source names its type and id, like record:123:v2")
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes <= 0:
+        raise errors.InvalidAmount()
+    key = f"earn:{source}"
+    request = {
+        "op": "earn",
+        "volunteer": volunteer.pk,
+        "region": region_code,
+        "minutes": minutes,
+        "category": category,
+        "urgency": str(urgency),
+        "activity": activity_key,
+        "at": occurred_at.isoformat(),
+        "organization": organization.pk if organization else None,
+        "replaces": replaces,
+    }
+    if (done := replay(key, request)) is not None:
+        earned = (
+            Earning.objects.select_related("rule_set")
+            .filter(transaction=done, source=source, points__gt=0)
+            .first()
+        )
+        if earned is not None:
+            return EarnResult(earned.points, done, earned.rule_set, earned.breakdown)
+        return EarnResult(0, done, rules_in_force(region_code, occurred_at), {})
+    rule_set = rules_in_force(region_code, occurred_at)
+    params = RuleParams.from_dict(rule_set.params)
+    mint = mint_account(rule_set.region_id, Asset.POINTS)
+    own = user_account(volunteer, Asset.POINTS)
+    original = None
+    legs: list[Leg] = []
+    if replaces:
+        original = Transaction.objects.filter(
+            idempotency_key=f"earn:{replaces}", kind=TransactionKind.EARN
+        ).first()
+        if original is not None:
+            legs = reverse_legs(original, only_source=replaces)
+    # Locking the volunteer's points account (with the issuer's, in pk order) also serialises
+    # the caps: two records of one volunteer cannot both see room left under today's cap.
+    locked = lock_accounts([mint, own, *(r for leg in legs for r in (leg.debit, leg.credit))])
+    if original is not None and Transaction.objects.filter(reverses=original).exists():
+        raise errors.AlreadyReversed()
+    day = timezone.localdate(occurred_at)
+    taken_back = _negative_earnings(original, only_source=replaces) if original else []
+    so_far = _earned_so_far(volunteer.pk, activity_key, day)
+    for row in taken_back:  # the version being corrected no longer counts against the caps
+        so_far = EarnedSoFar(
+            activity=so_far.activity + row.points * (row.activity_key == activity_key),
+            day=so_far.day + row.points * (row.day == day),
+        )
+    evaluation = evaluate(
+        params,
+        ServiceFacts(minutes=minutes, category=category, urgency=Urgency(urgency)),
+        so_far,
+    )
+    if evaluation.points > 0:
+        # The new credit goes first, so that the reversal after it never dips below zero
+        # when the volunteer has already spent some of the points being corrected.
+        legs.insert(0, Leg(mint, own, evaluation.points, source, rule_set.pk))
+    if not legs:
+        return EarnResult(0, None, rule_set, evaluation.breakdown())
+    rows = taken_back
+    if evaluation.points > 0:
+        rows.append(
+            Earning(
+                volunteer=volunteer,
+                region_id=region_code,
+                activity_key=activity_key,
+                day=day,
+                points=evaluation.points,
+                rule_set=rule_set,
+                source=source,
+                breakdown=evaluation.breakdown(),
+            )
+        )
+
+    def record_earnings(tx: Transaction) -> None:
+        for row in rows:
+            row.transaction = tx
+        Earning.objects.bulk_create(rows)
+
+    tx = book(
+        kind=TransactionKind.EARN,
+        key=key,
+        request=request,
+        legs=legs,
+        locked=locked,
+        region_id=region_code,
+        organization_id=organization.pk if organization else None,
+        actor=actor,
+        reverses=original,
+        audit_detail={"source": source, "rules": rule_set.pk, "points": evaluation.points},
+        then=record_earnings,
+    )
+    return EarnResult(evaluation.points, tx, rule_set, evaluation.breakdown())
+
+
+@ledger_service
+def ledger_penalise_no_show(
+    *,
+    volunteer: User,
+    region: Region | str,
+    occurred_at: dt.datetime,
+    source: str,
+    actor: Any = None,
+) -> Transaction | None:
+    """Book the no-show penalty of the rules in force, never more than the volunteer holds."""
+    region_code = region if isinstance(region, str) else region.pk
+    key = f"no_show:{source}"
+    request = {"op": "no_show", "volunteer": volunteer.pk, "region": region_code, "source": source}
+    if (done := replay(key, request)) is not None:
+        return done
+    rule_set = rules_in_force(region_code, occurred_at)
+    mint = mint_account(rule_set.region_id, Asset.POINTS)
+    own = user_account(volunteer, Asset.POINTS)
+    locked = lock_accounts([mint, own])
+    amount = no_show_penalty(RuleParams.from_dict(rule_set.params), locked[own].balance)
+    if amount == 0:
+        return None
+    return book(
+        kind=TransactionKind.NO_SHOW,
+        key=key,
+        request=request,
+        legs=[Leg(own, mint, amount, source, rule_set.pk)],
+        locked=locked,
+        region_id=region_code,
+        actor=actor,
+    )
+
+
+@ledger_service
+def ledger_import_opening_balance(
+    *,
+    user: User,
+    region: Region,
+    points: int = 0,
+    minutes: int = 0,
+    reference: str,
+    actor: Any = None,
+) -> Transaction:
+    """Bring in what a person earned before Zhiyuan, from the region's issuer, once per person.
+
+    A distinct kind of booking, so that reports never mistake it for service confirmed here.
+    """
+    key = f"opening:{region.pk}:{user.pk}"
+    request = {
+        "op": "opening",
+        "user": user.pk,
+        "region": region.pk,
+        "points": points,
+        "minutes": minutes,
+        "reference": reference,
+    }
+    if (done := replay(key, request)) is not None:
+        return done
+    for amount in (points, minutes):
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+            raise errors.InvalidAmount()
+    source = f"import:{reference}"
+    legs = []
+    if points:
+        legs.append(
+            Leg(
+                mint_account(region, Asset.POINTS), user_account(user, Asset.POINTS), points, source
+            )
+        )
+    if minutes:
+        legs.append(
+            Leg(
+                mint_account(region, Asset.TIME_MINUTES),
+                user_account(user, Asset.TIME_MINUTES),
+                minutes,
+                source,
+            )
+        )
+    if not legs:
+        raise errors.InvalidAmount()
+    locked = lock_accounts([r for leg in legs for r in (leg.debit, leg.credit)])
+    return book(
+        kind=TransactionKind.OPENING_IMPORT,
+        key=key,
+        request=request,
+        legs=legs,
+        locked=locked,
+        region_id=region.pk,
+        actor=actor,
+        audit_detail={"reference": reference},
+    )
+
+
+# --- the time bank -----------------------------------------------------------------------------
+
+
+def member_birth_date(user: User) -> dt.date | None:
+    """A member's birth date: from the real-name identity (people issue) or an elder's record."""
+    identity = getattr(user, "identity", None)
+    if identity is not None and getattr(identity, "birth_date", None):
+        birth: dt.date = identity.birth_date
+        return birth
+    elder = Elder.objects.filter(user=user).first()
+    return elder.birth_date if elder else None
+
+
+def _positive_minutes(minutes: Any) -> int:
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes <= 0:
+        raise errors.InvalidAmount()
+    return minutes
+
+
+@ledger_service
+def timebank_deposit(
+    *,
+    member: User,
+    region: Region | str,
+    source: str,
+    minutes: int | None = None,
+    item_code: str | None = None,
+    quantity: int = 1,
+    organization: Organization | None = None,
+    actor: Any = None,
+) -> Transaction:
+    """Deposit the credit a time-bank service earned, once per ``source`` (the record).
+
+    One hour is 60 minutes of credit, unless the region prices service items. Whatever takes
+    the member above the region's cap goes to the public fund in the same booking.
+    """
+    region_code = region if isinstance(region, str) else region.pk
+    key = f"deposit:{source}"
+    request = {
+        "op": "deposit",
+        "member": member.pk,
+        "region": region_code,
+        "minutes": minutes,
+        "item": item_code,
+        "quantity": quantity,
+        "organization": organization.pk if organization else None,
+    }
+    if (done := replay(key, request)) is not None:
+        return done
+    policy = timebank_policy_for(region_code)
+    if policy.priced_items and item_code:
+        item = TimeBankItem.objects.filter(
+            region_id__in=ancestor_codes(region_code), code=item_code
+        ).first()
+        if item is None:
+            raise errors.ItemUnknown()
+        credit = item.minutes * _positive_minutes(quantity)
+    else:
+        credit = _positive_minutes(minutes)
+    mint = mint_account(policy.region_id, Asset.TIME_MINUTES)
+    fund = fund_account(policy.region_id, Asset.TIME_MINUTES)
+    own = user_account(member, Asset.TIME_MINUTES)
+    locked = lock_accounts([mint, own, fund])
+    legs = [Leg(mint, own, credit, source)]
+    excess = locked[own].balance + credit - policy.cap_minutes
+    if excess > 0:
+        legs.append(Leg(own, fund, excess, f"cap:{policy.region_id}"))
+    return book(
+        kind=TransactionKind.DEPOSIT,
+        key=key,
+        request=request,
+        legs=legs,
+        locked=locked,
+        region_id=region_code,
+        organization_id=organization.pk if organization else None,
+        actor=actor,
+        audit_detail={"excess_to_fund": max(0, excess)},
+    )
+
+
+def _check_age(birth_date: dt.date | None, policy: TimeBankPolicy, today: dt.date) -> None:
+    if policy.min_withdraw_age == 0:
+        return
+    if birth_date is None:
+        raise errors.BirthDateUnknown()
+    if age_on(birth_date, today) < policy.min_withdraw_age:
+        raise errors.TooYoung(policy.min_withdraw_age)
+
+
+@ledger_service
+def timebank_withdraw(
+    *,
+    member: User,
+    region: Region | str,
+    minutes: int,
+    note: str,
+    key: str,
+    relative: Relative | None = None,
+    http_request: HttpRequest | None = None,
+) -> Withdrawal:
+    """Spend credit to ask for service for oneself or a registered relative.
+
+    The beneficiary must have reached the region's withdrawal age. The credit returns to the
+    issuer; the volunteer who serves earns new credit by their own deposit.
+    """
+    check_key(key)
+    region_code = region if isinstance(region, str) else region.pk
+    request = {
+        "op": "withdraw",
+        "member": member.pk,
+        "region": region_code,
+        "minutes": minutes,
+        "note": note,
+        "relative": relative.pk if relative else None,
+    }
+    if (done := replay(key, request)) is not None:
+        return Withdrawal.objects.get(transaction=done)
+    _positive_minutes(minutes)
+    if relative is not None and (relative.member_id != member.pk or relative.removed_at):
+        raise errors.LedgerRefused(
+            _("This person is not one of your registered relatives."), code="not_a_relative"
+        )
+    policy = timebank_policy_for(region_code)
+    birth = relative.birth_date if relative else member_birth_date(member)
+    _check_age(birth, policy, timezone.localdate())
+    own = user_account(member, Asset.TIME_MINUTES)
+    mint = mint_account(policy.region_id, Asset.TIME_MINUTES)
+    locked = lock_accounts([own, mint])
+    source = f"withdrawal:{key[:60]}"
+    made: list[Withdrawal] = []
+
+    def record_request(tx: Transaction) -> None:
+        made.append(
+            Withdrawal.objects.create(
+                member=member,
+                relative=relative,
+                region_id=region_code,
+                minutes=minutes,
+                note=note,
+                transaction=tx,
+            )
+        )
+
+    book(
+        kind=TransactionKind.WITHDRAWAL,
+        key=key,
+        request=request,
+        legs=[Leg(own, mint, minutes, source)],
+        locked=locked,
+        region_id=region_code,
+        actor=member,
+        http_request=http_request,
+        then=record_request,
+    )
+    return made[0]
+
+
+@ledger_service
+def timebank_withdrawal_cancel(
+    *, withdrawal: Withdrawal, actor: User, http_request: HttpRequest | None = None
+) -> Withdrawal:
+    """Cancel a withdrawal that has not been served: the credit comes back by reversal."""
+    # Row lock on the withdrawal: a double click cancels once.
+    withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal.pk)
+    if withdrawal.status != WithdrawalStatus.REQUESTED:
+        return withdrawal
+    ledger_reverse(
+        original=withdrawal.transaction,
+        key=f"cancel:{withdrawal.transaction.idempotency_key}"[:100],
+        actor=actor,
+        http_request=http_request,
+    )
+    withdrawal.status = WithdrawalStatus.CANCELLED
+    withdrawal.save(update_fields=["status"])
+    return withdrawal
+
+
+@ledger_service
+def timebank_transfer(
+    *,
+    member: User,
+    relative: Relative,
+    minutes: int,
+    key: str,
+    http_request: HttpRequest | None = None,
+) -> Transaction:
+    """Give credit to a registered direct relative who has an account of their own."""
+    check_key(key)
+    request = {"op": "transfer", "member": member.pk, "relative": relative.pk, "minutes": minutes}
+    if (done := replay(key, request)) is not None:
+        return done
+    _positive_minutes(minutes)
+    if (
+        relative.member_id != member.pk
+        or relative.removed_at is not None
+        or not relative.is_direct
+        or relative.account_user_id is None
+    ):
+        raise errors.NotADirectRelative()
+    own = user_account(member, Asset.TIME_MINUTES)
+    theirs = user_account(relative.account_user_id, Asset.TIME_MINUTES)
+    locked = lock_accounts([own, theirs])
+    return book(
+        kind=TransactionKind.TRANSFER,
+        key=key,
+        request=request,
+        legs=[Leg(own, theirs, minutes, f"relative:{relative.pk}")],
+        locked=locked,
+        region_id=relative.region_id,
+        actor=member,
+        http_request=http_request,
+    )
+
+
+@ledger_service
+def timebank_donate(
+    *,
+    member: User,
+    region: Region | str,
+    minutes: int,
+    key: str,
+    elder: Elder | None = None,
+    http_request: HttpRequest | None = None,
+) -> Transaction:
+    """Donate credit to the region's public fund, or to a named elder in difficulty."""
+    check_key(key)
+    region_code = region if isinstance(region, str) else region.pk
+    request = {
+        "op": "donate",
+        "member": member.pk,
+        "region": region_code,
+        "minutes": minutes,
+        "elder": elder.pk if elder else None,
+    }
+    if (done := replay(key, request)) is not None:
+        return done
+    _positive_minutes(minutes)
+    own = user_account(member, Asset.TIME_MINUTES)
+    if elder is not None:
+        if not elder.active or elder.user_id == member.pk:
+            raise errors.NotEligible()
+        target = user_account(elder.user_id, Asset.TIME_MINUTES)
+        source = f"elder:{elder.pk}"
+    else:
+        policy = timebank_policy_for(region_code)
+        target = fund_account(policy.region_id, Asset.TIME_MINUTES)
+        source = f"fund:{policy.region_id}"
+    locked = lock_accounts([own, target])
+    return book(
+        kind=TransactionKind.DONATION,
+        key=key,
+        request=request,
+        legs=[Leg(own, target, minutes, source)],
+        locked=locked,
+        region_id=elder.region_id if elder else region_code,
+        actor=member,
+        http_request=http_request,
+    )
+
+
+@ledger_service
+def timebank_fund_seed(
+    *,
+    elder: Elder,
+    minutes: int,
+    decided_by: User,
+    decision: str,
+    key: str,
+    http_request: HttpRequest | None = None,
+) -> Transaction:
+    """Credit an eligible elder from the public fund, by an administrator's recorded decision."""
+    require(decided_by, "ledger.manage", elder, request=http_request)
+    check_key(key)
+    request = {"op": "seed", "elder": elder.pk, "minutes": minutes, "decision": decision}
+    if (done := replay(key, request)) is not None:
+        return done
+    _positive_minutes(minutes)
+    if not elder.active:
+        raise errors.NotEligible()
+    if not decision.strip():
+        raise errors.LedgerRefused(
+            _("Write down the decision this credit is given under."), code="decision_missing"
+        )
+    policy = timebank_policy_for(elder.region_id)
+    fund = fund_account(policy.region_id, Asset.TIME_MINUTES)
+    theirs = user_account(elder.user_id, Asset.TIME_MINUTES)
+    locked = lock_accounts([fund, theirs])
+    return book(
+        kind=TransactionKind.FUND_SEED,
+        key=key,
+        request=request,
+        legs=[Leg(fund, theirs, minutes, f"elder:{elder.pk}")],
+        locked=locked,
+        region_id=elder.region_id,
+        actor=decided_by,
+        memo=decision[:200],
+        http_request=http_request,
+    )
+
+
+@transaction.atomic
+def relative_register(
+    *,
+    member: User,
+    relation: Relation,
+    name: str,
+    birth_date: dt.date,
+    region: Region,
+    registered_by: User,
+    account_user: User | None = None,
+    http_request: HttpRequest | None = None,
+) -> Relative:
+    """Record a member's relative after the community checked the household register."""
+    require(registered_by, "ledger.manage", region, request=http_request)
+    name = name.strip()
+    if not name:
+        raise errors.LedgerRefused(_("Give the relative's name."), code="name_missing")
+    if account_user is not None and account_user.pk == member.pk:
+        raise errors.LedgerRefused(_("A person is not their own relative."), code="self")
+    relative = Relative.objects.create(
+        member=member,
+        relation=Relation(relation),
+        name=name,
+        birth_date=birth_date,
+        account_user=account_user,
+        region=region,
+        registered_by=registered_by,
+    )
+    audit_record(
+        action=LedgerAudit.RELATIVE_REGISTERED,
+        actor=registered_by,
+        target=relative,
+        request=http_request,
+        detail={
+            "member": member.pk,
+            "relation": relation,
+            "account": account_user and account_user.pk,
+        },
+    )
+    return relative
+
+
+@transaction.atomic
+def relative_remove(
+    *, relative: Relative, removed_by: User, http_request: HttpRequest | None = None
+) -> None:
+    require(removed_by, "ledger.manage", relative, request=http_request)
+    if relative.removed_at is None:
+        relative.removed_at = timezone.now()
+        relative.save(update_fields=["removed_at"])
+        audit_record(
+            action=LedgerAudit.RELATIVE_REMOVED,
+            actor=removed_by,
+            target=relative,
+            request=http_request,
+        )
+
+
+@transaction.atomic
+def elder_register(
+    *,
+    user: User,
+    region: Region,
+    birth_date: dt.date,
+    reason: ElderReason,
+    registered_by: User,
+    http_request: HttpRequest | None = None,
+) -> Elder:
+    """Register an elder in difficulty, who may then receive donations and fund credit."""
+    require(registered_by, "ledger.manage", region, request=http_request)
+    elder, _created = Elder.objects.update_or_create(
+        user=user,
+        defaults={
+            "region": region,
+            "birth_date": birth_date,
+            "reason": ElderReason(reason),
+            "registered_by": registered_by,
+            "active": True,
+        },
+    )
+    audit_record(
+        action=LedgerAudit.ELDER_REGISTERED,
+        actor=registered_by,
+        target=elder,
+        request=http_request,
+        detail={"region": region.pk, "reason": reason},
+    )
+    return elder
+
+
+@transaction.atomic
+def timebank_item_save(
+    *,
+    region: Region,
+    code: str,
+    name: str,
+    minutes: int,
+    actor: User,
+    http_request: HttpRequest | None = None,
+) -> TimeBankItem:
+    """Price a service item in minutes of credit, for regions that price items."""
+    require(actor, "ledger.manage", region, request=http_request)
+    _positive_minutes(minutes)
+    item, _created = TimeBankItem.objects.update_or_create(
+        region=region, code=code, defaults={"name": name, "minutes": minutes}
+    )
+    audit_record(
+        action=LedgerAudit.ITEM_SAVED,
+        actor=actor,
+        target=item,
+        request=http_request,
+        detail={"code": code, "minutes": minutes},
+    )
+    return item
+
+
+@transaction.atomic
+def timebank_policy_set(
+    *,
+    region: Region,
+    cap_minutes: int,
+    min_withdraw_age: int,
+    priced_items: bool,
+    actor: User,
+    http_request: HttpRequest | None = None,
+) -> TimeBankPolicy:
+    """Set a region's time-bank cap, withdrawal age and pricing mode."""
+    require(actor, "ledger.manage", region, request=http_request)
+    if cap_minutes <= 0 or not 0 <= min_withdraw_age <= 120:
+        raise errors.LedgerRefused(
+            _("The cap must be above zero and the age between 0 and 120."), code="invalid_policy"
+        )
+    policy, _created = TimeBankPolicy.objects.update_or_create(
+        region=region,
+        defaults={
+            "cap_minutes": cap_minutes,
+            "min_withdraw_age": min_withdraw_age,
+            "priced_items": priced_items,
+            "updated_at": timezone.now(),
+        },
+    )
+    audit_record(
+        action=LedgerAudit.POLICY_CHANGED,
+        actor=actor,
+        target=policy,
+        request=http_request,
+        detail={"cap": cap_minutes, "age": min_withdraw_age, "priced": priced_items},
+    )
+    return policy
+
+
+# --- sealing -----------------------------------------------------------------------------------
+
+
+def chain_key_sql() -> str:
+    """The column that orders the chain: the writer's transaction id, or the row id on SQLite."""
+    return "xid" if connection.vendor == "postgresql" else "id"
+
+
+def seal_hash(prev_hash: str, number: int, key_from: int, key_to: int, digests: list[str]) -> str:
+    digest = hashlib.sha256(f"{prev_hash}|{number}|{key_from}|{key_to}|{len(digests)}".encode())
+    for item in digests:
+        digest.update(b"|" + item.encode())
+    return digest.hexdigest()
+
+
+def ledger_seal() -> Seal | None:
+    """Seal every transaction committed since the last seal into the next link of the chain.
+
+    Writers never wait for this: only sealers lock the chain head. On PostgreSQL the batch ends
+    below the oldest transaction still running anywhere, so nothing can later commit inside a
+    sealed range; on SQLite, where writers take turns, it ends after the newest row.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # Taken before this transaction writes or locks anything, so that its own id
+                # does not hold the watermark back.
+                cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                watermark = int(cursor.fetchone()[0])
+            else:
+                cursor.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_transaction")
+                watermark = int(cursor.fetchone()[0])
+        # Row lock on the chain head: one sealer at a time extends the chain.
+        head, _created = SealHead.objects.select_for_update().get_or_create(pk=1)
+        if watermark <= head.last_key:
+            return None
+        column = chain_key_sql()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT digest FROM ledger_transaction WHERE {column} >= %s AND {column} < %s "  # noqa: S608 — column is one of two fixed names
+                f"ORDER BY {column}, id",
+                [head.last_key, watermark],
+            )
+            digests = [row[0] for row in cursor.fetchall()]
+        if not digests:
+            return None
+        number = head.last_number + 1
+        seal = Seal.objects.create(
+            number=number,
+            key_from=head.last_key,
+            key_to=watermark,
+            count=len(digests),
+            prev_hash=head.last_hash,
+            hash=seal_hash(head.last_hash, number, head.last_key, watermark, digests),
+        )
+        head.last_number, head.last_hash, head.last_key = number, seal.hash, watermark
+        head.save(update_fields=["last_number", "last_hash", "last_key"])
+        audit_record(
+            action=LedgerAudit.SEALED,
+            target=seal,
+            detail={"number": number, "count": seal.count, "hash": seal.hash},
+        )
+        return seal
+
+
+_last_seal_request = 0.0
+SEAL_EVERY_SECONDS = 5.0
+
+
+def schedule_seal() -> None:
+    """Ask the worker to seal, at most once every few seconds from this process."""
+    global _last_seal_request
+    now = time.monotonic()
+    if now - _last_seal_request < SEAL_EVERY_SECONDS:
+        return
+    _last_seal_request = now
+    from zhiyuan.ledger.tasks import ledger_seal_task
+
+    ledger_seal_task.enqueue()

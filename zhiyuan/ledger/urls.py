@@ -1,0 +1,16 @@
+from django.urls import path
+
+from zhiyuan.ledger import views
+
+app_name = "ledger"
+urlpatterns = [
+    path("", views.wallet, name="wallet"),
+    path("statement/", views.statement, name="statement"),
+    path("timebank/", views.timebank, name="timebank"),
+    path(
+        "timebank/withdrawals/<int:pk>/cancel/", views.withdrawal_cancel, name="withdrawal_cancel"
+    ),
+    path("admin/rules/", views.admin_rules, name="admin_rules"),
+    path("admin/fund/", views.admin_fund, name="admin_fund"),
+    path("admin/report/", views.admin_report, name="admin_report"),
+]

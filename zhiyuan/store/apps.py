@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class StoreConfig(AppConfig):
+    name = "zhiyuan.store"
+    label = "store"
+    verbose_name = _("Rewards store")

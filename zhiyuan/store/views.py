@@ -1,0 +1,223 @@
+"""Store pages: the volunteer's rewards and vouchers, the merchant's scan-and-confirm page and the
+region's partners. The voucher's QR code holds the address of the merchant's page with the code
+filled in, so a merchant scans it with the phone's own camera."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import segno
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from zhiyuan.accounts.models import User
+from zhiyuan.core.permissions import organization_scopes, region_scopes, require
+from zhiyuan.ledger.forms import KeyedForm
+from zhiyuan.ledger.views import admin_region, member_region
+from zhiyuan.organizations.models import Organization, OrganizationKind
+from zhiyuan.store import selectors, services
+from zhiyuan.store.models import Reward, RewardKind, Voucher
+
+
+class RedeemForm(KeyedForm):
+    reward = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=gettext_lazy("Voucher code"),
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "inputmode": "text"}
+        ),
+    )
+
+
+class PartnerForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Merchant's name"), max_length=120)
+
+
+class RewardForm(forms.Form):
+    organization = forms.ModelChoiceField(
+        queryset=Organization.objects.none(), label=gettext_lazy("Offered by")
+    )
+    name = forms.CharField(label=gettext_lazy("Reward"), max_length=80)
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=RewardKind.choices)
+    price_points = forms.IntegerField(label=gettext_lazy("Price in points"), min_value=1)
+    stock = forms.IntegerField(label=gettext_lazy("In stock"), min_value=0)
+    valid_days = forms.IntegerField(
+        label=gettext_lazy("Voucher valid for (days)"), min_value=1, max_value=365, initial=30
+    )
+
+    def __init__(self, *args: object, partners: object = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        if partners is not None:
+            self.fields["organization"].queryset = partners  # type: ignore[attr-defined]
+
+
+@login_required
+def rewards(request: HttpRequest) -> HttpResponse:
+    require(request.user, "store.redeem", request=request)
+    user = cast(User, request.user)
+    region = member_region(user)
+    form = RedeemForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            voucher = services.store_redeem(
+                volunteer=user,
+                reward=form.cleaned_data["reward"],
+                key=form.cleaned_data["key"],
+                http_request=request,
+            )
+        except ValidationError as exc:
+            messages.error(request, exc.messages[0])
+            return redirect("store:rewards")
+        messages.success(request, _("Redeemed. Show this voucher at the shop."))
+        return redirect("store:voucher", code=voucher.code)
+    from zhiyuan.ledger.selectors import balances_of
+
+    return render(
+        request,
+        "store/rewards.html",
+        {
+            "rewards": selectors.rewards_for(region),
+            "points": balances_of(user)["points"],
+            "form": RedeemForm(),
+        },
+    )
+
+
+@login_required
+def vouchers(request: HttpRequest) -> HttpResponse:
+    require(request.user, "store.redeem", request=request)
+    return render(
+        request,
+        "store/vouchers.html",
+        {"vouchers": selectors.vouchers_of(cast(User, request.user))},
+    )
+
+
+@login_required
+def voucher(request: HttpRequest, code: str) -> HttpResponse:
+    require(request.user, "store.redeem", request=request)
+    # Someone else's voucher answers 404, like a code that does not exist.
+    found = get_object_or_404(
+        Voucher.objects.select_related("reward__organization"),
+        code=services.normalise_code(code),
+        holder=request.user,
+    )
+    address = request.build_absolute_uri(reverse("store:merchant_home")) + f"?code={found.code}"
+    qr = segno.make(address, error="m").svg_data_uri(scale=6, border=2)
+    return render(request, "store/voucher.html", {"voucher": found, "qr": qr})
+
+
+@login_required
+@require_POST
+def voucher_cancel(request: HttpRequest, code: str) -> HttpResponse:
+    require(request.user, "store.redeem", request=request)
+    found = get_object_or_404(Voucher, code=services.normalise_code(code), holder=request.user)
+    try:
+        services.store_voucher_return(voucher=found, actor=request.user, http_request=request)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("Voucher cancelled; the points are back on your account."))
+    return redirect("store:voucher", code=found.code)
+
+
+@login_required
+def merchant_home(request: HttpRequest) -> HttpResponse:
+    """The merchant's phone page: scan (the QR opens this page with the code) or type a code,
+    see what it is for, and confirm the hand-over."""
+    require(request.user, "home.merchant", request=request)
+    merchant = cast(User, request.user)
+    form = CodeForm(request.POST or request.GET or None)
+    found = None
+    if form.is_bound and form.is_valid():
+        try:
+            if request.method == "POST":
+                found = services.store_voucher_use(
+                    code=form.cleaned_data["code"], merchant=merchant, http_request=request
+                )
+                messages.success(
+                    request,
+                    _("Confirmed: hand over %(reward)s.") % {"reward": found.reward.name},
+                )
+                return redirect("store:merchant_home")
+            found = services.store_voucher_find(code=form.cleaned_data["code"], merchant=merchant)
+        except ValidationError as exc:
+            form.add_error("code", exc.messages[0])
+            found = None
+    shops = organization_scopes(merchant, "store.vouchers")
+    return render(
+        request,
+        "store/merchant_home.html",
+        {
+            "form": form,
+            "voucher": found,
+            "shops": Organization.objects.filter(pk__in=shops),
+            "recent": selectors.vouchers_used_at(shops)[:10],
+        },
+    )
+
+
+@login_required
+def partners(request: HttpRequest) -> HttpResponse:
+    require(request.user, "store.partners", request=request)
+    region = admin_region(request.user, "store.partners")
+    codes = region_scopes(request.user, "store.partners")
+    partner_list = selectors.partners_in(codes)
+    partner_form = PartnerForm()
+    reward_form = RewardForm(partners=partner_list)
+    action = request.POST.get("action") if request.method == "POST" else None
+    try:
+        if action == "partner":
+            partner_form = PartnerForm(request.POST)
+            if partner_form.is_valid():
+                services.store_partner_add(
+                    name=partner_form.cleaned_data["name"],
+                    region=region,
+                    actor=cast(User, request.user),
+                    http_request=request,
+                )
+                messages.success(request, _("Partner merchant added."))
+                return redirect("store:partners")
+        elif action == "reward":
+            reward_form = RewardForm(request.POST, partners=partner_list)
+            if reward_form.is_valid():
+                data = reward_form.cleaned_data
+                services.reward_save(
+                    organization=data["organization"],
+                    name=data["name"],
+                    kind=data["kind"],
+                    price_points=data["price_points"],
+                    stock=data["stock"],
+                    valid_days=data["valid_days"],
+                    actor=cast(User, request.user),
+                    http_request=request,
+                )
+                messages.success(request, _("Reward listed."))
+                return redirect("store:partners")
+    except ValidationError as exc:
+        (partner_form if action == "partner" else reward_form).add_error(None, exc.messages[0])
+    return render(
+        request,
+        "store/partners.html",
+        {
+            "partners": partner_list,
+            "rewards": Reward.objects.filter(organization__in=partner_list).select_related(
+                "organization"
+            ),
+            "partner_form": partner_form,
+            "reward_form": reward_form,
+            "merchant_kind": OrganizationKind.MERCHANT,
+        },
+    )
