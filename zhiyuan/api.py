@@ -3,11 +3,16 @@
 from ninja import NinjaAPI
 
 from zhiyuan.accounts.api import router as accounts_router
+from zhiyuan.activities.api import router as activities_router
 from zhiyuan.core.api import AUTH, install_error_handlers
 from zhiyuan.core.audit_api import router as audit_router
 from zhiyuan.ledger.api import router as ledger_router
+from zhiyuan.matching.api import router as matching_router
+from zhiyuan.needs.api import router as needs_router
+from zhiyuan.notifications.api import router as notifications_router
 from zhiyuan.organizations.api import router as organizations_router
 from zhiyuan.people.api import router as people_router
+from zhiyuan.records.api import router as records_router
 from zhiyuan.regions.api import router as regions_router
 from zhiyuan.safeguards.api import router as safeguards_router
 from zhiyuan.store.api import router as store_router
@@ -26,5 +31,10 @@ api.add_router("/people", people_router)
 api.add_router("/organizations", organizations_router)
 api.add_router("/safeguards", safeguards_router)
 api.add_router("/audit", audit_router)
+api.add_router("/activities", activities_router)
+api.add_router("/records", records_router)
 api.add_router("/ledger", ledger_router)
 api.add_router("/store", store_router)
+api.add_router("/notifications", notifications_router)
+api.add_router("/needs", needs_router)
+api.add_router("/matching", matching_router)

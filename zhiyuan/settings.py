@@ -119,6 +119,11 @@ INSTALLED_APPS = [
     "zhiyuan.demo",
     "zhiyuan.ledger",
     "zhiyuan.store",
+    "zhiyuan.activities",
+    "zhiyuan.records",
+    "zhiyuan.notifications",
+    "zhiyuan.needs",
+    "zhiyuan.matching",
 ]
 
 MIDDLEWARE = [
@@ -264,6 +269,7 @@ STORAGES = {
 # Write an audit entry for every ledger booking (True), or only for each sealed batch, which
 # covers its bookings by hash and lets concurrent writers go 3–4× faster (docs/adr/0005).
 ZHIYUAN_LEDGER_AUDIT_EACH = env_bool("LEDGER_AUDIT_EACH", default=True)
+
 # --- Background work ---------------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
@@ -322,4 +328,5 @@ LOGGING = {
 }
 
 ZHIYUAN_VERSION = "0.1.0"
+ZHIYUAN_NEED_RANKER = env("NEED_RANKER", "zhiyuan.matching.services.EngineRanker")
 NINJA_PAGINATION_PER_PAGE = 50

@@ -68,6 +68,26 @@ ABILITIES: dict[str, frozenset[Role]] = {
     "case.handle": frozenset({R.REGION_ADMIN}),
     "sanction.impose": frozenset({R.REGION_ADMIN}),
     "risk.view": frozenset({R.REGION_ADMIN}),
+    # --- residents' needs (issue 5)
+    "need.post": frozenset({R.RESIDENT, R.DISPATCHER}),
+    "need.dispatch": frozenset({R.DISPATCHER}),
+    "need.view": frozenset({R.DISPATCHER, R.REGION_ADMIN}),
+    "need.serve": frozenset({R.VOLUNTEER}),
+    "need.grab": frozenset({R.ORG_ADMIN}),
+    "need.categories": frozenset({R.REGION_ADMIN}),
+    "need.policy": frozenset({R.REGION_ADMIN}),
+    "need.dashboard": frozenset({R.DISPATCHER, R.REGION_ADMIN}),
+    # --- activities, check-in, service records and certificates (issue 8)
+    "activity.manage": frozenset({R.ORG_ADMIN}),
+    "activity.join": frozenset({R.VOLUNTEER}),
+    "record.own": frozenset({R.VOLUNTEER}),
+    "record.confirm": frozenset({R.ORG_ADMIN, R.REGION_ADMIN}),
+    "record.flags": frozenset({R.REGION_ADMIN}),
+    "record.rules": frozenset({R.REGION_ADMIN}),
+    # --- matching (issue 7): a need's ranked volunteers, "fill all", staffing suggestions
+    "matching.rank": frozenset({R.DISPATCHER}),
+    "matching.fill": frozenset({R.DISPATCHER}),
+    "matching.staffing": frozenset({R.ORG_ADMIN}),
 }
 
 
