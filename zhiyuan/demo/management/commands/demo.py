@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -25,6 +26,8 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(_("Log in at http://127.0.0.1:8000 with any of these:"))
         for login in logins:
-            self.stdout.write(
-                f"  {login.role.label:<24} {login.phone}  {DEMO_PASSWORD}  ({login.name})"
-            )
+            label = str(login.role.label)
+            # Pad by display width: a Chinese character takes two columns in a terminal.
+            width = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in label)
+            padding = " " * max(1, 24 - width)
+            self.stdout.write(f"  {label}{padding}{login.phone}  {DEMO_PASSWORD}  ({login.name})")
