@@ -166,7 +166,7 @@ class TestLifecycle:
             assert part.record_status == RecordStatus.CREATED
             record = ServiceRecord.objects.get(pk=part.record_id)
             assert (record.source, record.volunteer, record.organization) == (
-                f"need:{need.pk}",
+                f"need:{need.pk}:{member.pk}",
                 member,
                 world.team,
             )
@@ -609,7 +609,7 @@ class TestOnSiteEvidence:
         assert (
             session.checkout_method == "geofence" and session.checkin_evidence["distance_m"] < 500
         )
-        record = ServiceRecord.objects.get(source=f"need:{need.pk}")
+        record = ServiceRecord.objects.get(source=f"need:{need.pk}:{member.pk}")
         assert record.session == session and record.minutes == 40
 
     def test_far_or_missing_positions_are_not_taken_as_presence(self, world) -> None:
@@ -631,3 +631,25 @@ class TestOnSiteEvidence:
             services.need_complete(need=near, volunteer=member, note="好了")
         session = ServiceSession.objects.get(need_key=f"need:{near.pk}")
         assert session.checkout_method == "auto"  # closed by the system: weaker, and said so
+
+
+def test_each_volunteer_of_a_shared_need_gets_their_own_record(world) -> None:
+    from zhiyuan.records.models import ServiceRecord
+
+    first, second = world.volunteers[2], world.volunteers[0]
+    Membership.objects.create(organization=world.team, user=second)
+    with time_machine.travel(START, tick=False) as clock:
+        need = dispatched(world, volunteers=[first, second], people_needed=2)
+        for volunteer in (first, second):
+            services.need_accept(need=need, volunteer=volunteer)
+        for volunteer in (first, second):
+            services.need_start(need=need, volunteer=volunteer)
+        clock.shift(3600)
+        services.need_complete(need=need, volunteer=first, note="搬好了")
+        clock.shift(600)
+        services.need_complete(need=need, volunteer=second, note="搬好了")
+    records = {r.volunteer: r for r in ServiceRecord.objects.filter(need_id=need.pk)}
+    assert set(records) == {first, second}
+    assert records[first].source == f"need:{need.pk}:{first.pk}"
+    assert (records[first].minutes, records[second].minutes) == (60, 70)
+    assert not NeedAssignment.objects.filter(need=need, record_status=RecordStatus.WAITING).exists()

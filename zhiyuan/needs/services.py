@@ -1457,13 +1457,11 @@ def need_service_record_create(
     through ``zhiyuan.records.services.record_create`` — hours, points and stars follow from it
     by the records service's confirmation, and by no other path.
 
-    A part is left WAITING (never invented) when the records service cannot take it yet: it is
-    not installed, the volunteer serves for no organisation that could certify it, or the
-    record for this need already exists for another volunteer (the records contract keys a
-    need's record by ``need:<id>`` alone, so a need with several volunteers gets one record
-    until that contract takes the volunteer into the key). A part shorter than a minute makes
-    no record, as a check-in session of under a minute does not. ``evidence`` is the part's
-    on-site session (activities app) when there was one.
+    Each volunteer's part is its own record (source ``need:<need>:<volunteer>``). A part is left
+    WAITING (never invented) when the records service cannot take it yet: it is not installed,
+    or the volunteer serves for no organisation that could certify it. A part shorter than a
+    minute makes no record, as a check-in session of under a minute does not. ``evidence`` is
+    the part's on-site session (activities app) when there was one.
     """
     need = assignment.need
     assert assignment.started_at is not None and assignment.finished_at is not None
@@ -1473,16 +1471,10 @@ def need_service_record_create(
     if not apps.is_installed("zhiyuan.records") or organization is None:
         _record_waiting(assignment)
         return
-    from zhiyuan.records.models import RecordKind, ServiceRecord
+    from zhiyuan.records.models import RecordKind
     from zhiyuan.records.services import record_create
 
-    source = f"need:{need.pk}"
-    taken = (
-        ServiceRecord.objects.filter(source=source).exclude(volunteer=assignment.volunteer).exists()
-    )
-    if taken:
-        _record_waiting(assignment)
-        return
+    source = f"need:{need.pk}:{assignment.volunteer_id}"
     record = record_create(
         volunteer=assignment.volunteer,
         organization=organization,

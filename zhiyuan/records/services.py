@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -302,8 +303,12 @@ def record_create(
         return existing
     region_code = region if isinstance(region, str) else region.pk
     need_id = _need_id(need)
-    if kind == RecordKind.NEED and (need_id is None or source != f"need:{need_id}"):
-        raise ValueError("a need's record names the need and has source need:<id>")
+    if kind == RecordKind.NEED and (
+        need_id is None or not re.fullmatch(rf"need:{need_id}(:{volunteer.pk})?", source)
+    ):
+        # One record per volunteer of a need: "need:<need>:<volunteer>" ("need:<id>" alone is
+        # still accepted for a need served by one person).
+        raise ValueError("a need's record has source need:<id>:<volunteer id>")
     if kind == RecordKind.CHECKIN and evidence is None:
         raise ValueError("a check-in record is made from its session")
     now = timezone.now()
