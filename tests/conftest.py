@@ -49,6 +49,7 @@ def _flush_past_append_only_guards() -> Iterator[None]:
 
     guarded = [
         "core_auditevent",
+        "core_auditseal",
         "ledger_transaction",
         "ledger_posting",
         "ledger_earning",

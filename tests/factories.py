@@ -90,3 +90,15 @@ def drop_audit_guard() -> None:
         else:
             cursor.execute("DROP TRIGGER core_auditevent_no_update")
             cursor.execute("DROP TRIGGER core_auditevent_no_delete")
+
+
+def drop_seal_guard() -> None:
+    """Drop the audit seals' append-only triggers, inside a test's transaction."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("DROP TRIGGER core_auditseal_append_only ON core_auditseal")
+        else:
+            cursor.execute("DROP TRIGGER core_auditseal_no_update")
+            cursor.execute("DROP TRIGGER core_auditseal_no_delete")

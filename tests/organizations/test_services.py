@@ -202,7 +202,7 @@ class TestVerification:
         sanction_impose(party=org, kind="deregistration", reason="严重违规", actor=region_admin)
         actions = list(
             AuditEvent.objects.filter(object_type="organizations.organization", object_id=org.pk)
-            .order_by("seq")
+            .order_by("id")
             .values_list("action", flat=True)
         )
         assert actions == [

@@ -1,15 +1,20 @@
-"""Writing and verifying the audit log.
+"""Writing, sealing and verifying the audit log.
 
-``audit_record`` is the only way an entry is written. It appends to the hash chain under a row
-lock on the chain head, inside the caller's transaction, so an action and its audit entry commit
-or roll back together.
+``audit_record`` is the only way an entry is written. It is one INSERT inside the caller's
+transaction, so an action and its audit entry commit or roll back together, and writers never
+wait on one another for the log. Each entry carries a MAC (HMAC, key ``ZHIYUAN_AUDIT_KEY``, kept
+out of the database) over its own fields: someone who can write the table cannot change an entry
+or add one without the key.
 
-Each entry's hash is an HMAC (key ``ZHIYUAN_AUDIT_KEY``, kept out of the database) over the
-previous hash and the entry's fields: someone who can write the table cannot recompute the chain
-after changing an entry. Removing the newest entries together with the head row would still
-leave a shorter, self-consistent chain, so ``audit_anchor`` regularly writes the head, signed,
-outside the database (``ZHIYUAN_AUDIT_ANCHOR_FILE``; ship it to write-once storage), and
-``audit_verify`` checks every anchor against the chain.
+``audit_seal`` then chains what was committed, in batches, like the ledger's seals (ADR 0006):
+a seal covers every entry whose key (the writer's transaction id on PostgreSQL, the row id on
+SQLite) lies in ``[key_from, key_to)``, and carries a MAC over the seal before it and the covered
+entries' ids and MACs. On PostgreSQL a batch ends below the oldest transaction still running, so
+nothing can later commit inside a sealed range. Removing a sealed entry breaks its seal; removing
+the newest seals together with the head is caught by ``audit_anchor``, which regularly writes the
+head, signed, outside the database (``ZHIYUAN_AUDIT_ANCHOR_FILE``; ship it to write-once storage).
+An entry committed but not yet sealed (seconds, see ``SEAL_EVERY_SECONDS``) is covered by its own
+MAC against changes, not yet against removal.
 """
 
 from __future__ import annotations
@@ -20,17 +25,18 @@ import hmac
 import ipaddress
 import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from zhiyuan.core.models import AuditAction, AuditChainHead, AuditEvent, AuditResult
+from zhiyuan.core.models import AuditAction, AuditChainHead, AuditEvent, AuditResult, AuditSeal
 
 GENESIS = "0" * 64
 logger = logging.getLogger("zhiyuan.audit")
@@ -67,19 +73,14 @@ def _key() -> bytes:
     return base64.b64decode(settings.ZHIYUAN_AUDIT_KEY)
 
 
-def _entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hmac.new(_key(), f"{prev_hash}\n{canonical}".encode(), hashlib.sha256).hexdigest()
-
-
 def _canonical_ip(ip: str | None) -> str | None:
-    # Hash the address as the database will give it back (IPv6 in its short form).
+    # MAC the address as the database will give it back (IPv6 in its short form).
     return str(ipaddress.ip_address(ip)) if ip else None
 
 
-def _hashed_fields(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
+def entry_mac(event: Any) -> str:
+    """The MAC of one entry's own fields (``event`` may be a historical model in a migration)."""
+    fields = {
         "at": event.at.isoformat(timespec="microseconds"),
         "actor": event.actor_id,
         "ip": _canonical_ip(event.ip),
@@ -89,6 +90,18 @@ def _hashed_fields(event: AuditEvent) -> dict[str, Any]:
         "result": event.result,
         "detail": event.detail,
     }
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hmac.new(_key(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def seal_hash(
+    prev_hash: str, number: int, key_from: int, key_to: int, entries: list[tuple[int, str]]
+) -> str:
+    mac = hmac.new(_key(), digestmod=hashlib.sha256)
+    mac.update(f"{prev_hash}|{number}|{key_from}|{key_to}|{len(entries)}".encode())
+    for entry_id, entry_digest in entries:
+        mac.update(f"|{entry_id}:{entry_digest}".encode())
+    return mac.hexdigest()
 
 
 def audit_record(
@@ -107,74 +120,184 @@ def audit_record(
         object_type = target._meta.label_lower
         object_id = str(target.pk)
     actor_id = actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic():
-        # Row lock on the chain head: serialises appenders so that sequence numbers and the
-        # previous hash are taken by one writer at a time.
-        head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
-        event = AuditEvent(
-            seq=head.last_seq + 1,
-            at=timezone.now(),
-            actor_id=actor_id,
-            ip=client_ip(request),
-            action=str(action),
-            object_type=object_type,
-            object_id=object_id,
-            result=result,
-            detail=detail or {},
-            prev_hash=head.last_hash,
-        )
-        event.hash = _entry_hash(head.last_hash, _hashed_fields(event))
-        event.save(force_insert=True)
-        head.last_seq, head.last_hash = event.seq, event.hash
-        head.save(update_fields=["last_seq", "last_hash"])
+    event = AuditEvent(
+        at=timezone.now(),
+        actor_id=actor_id,
+        ip=client_ip(request),
+        action=str(action),
+        object_type=object_type,
+        object_id=object_id,
+        result=result,
+        detail=detail or {},
+    )
+    event.mac = entry_mac(event)
+    event.save(force_insert=True)
+    transaction.on_commit(schedule_seal)
     return event
+
+
+def _chain_key() -> str:
+    """The column that orders the chain: the writer's transaction id, or the row id on SQLite."""
+    return "xid" if connection.vendor == "postgresql" else "id"
+
+
+def _sealed_entries(key_from: int, key_to: int) -> list[tuple[int, str]]:
+    column = _chain_key()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, mac FROM core_auditevent WHERE {column} >= %s AND {column} < %s "  # noqa: S608 — column is one of two fixed names
+            f"ORDER BY {column}, id",
+            [key_from, key_to],
+        )
+        return [(int(row[0]), str(row[1])) for row in cursor.fetchall()]
+
+
+def audit_seal() -> AuditSeal | None:
+    """Seal every entry committed since the last seal into the next link of the chain.
+
+    Writers never wait for this: only sealers lock the chain head.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # Taken before this transaction writes or locks anything, so that its own id
+                # does not hold the watermark back: every transaction below it has ended.
+                cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            else:
+                # SQLite writers take turns (immediate transactions): all rows are committed.
+                cursor.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM core_auditevent")
+            watermark = int(cursor.fetchone()[0])
+        # Row lock on the chain head: one sealer at a time extends the chain.
+        head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+        if watermark <= head.last_key:
+            return None
+        entries = _sealed_entries(head.last_key, watermark)
+        if not entries:
+            return None
+        number = head.last_number + 1
+        seal = AuditSeal.objects.create(
+            number=number,
+            key_from=head.last_key,
+            key_to=watermark,
+            count=len(entries),
+            sealed_at=timezone.now(),
+            prev_hash=head.last_hash,
+            hash=seal_hash(head.last_hash, number, head.last_key, watermark, entries),
+        )
+        head.last_number, head.last_hash, head.last_key = number, seal.hash, watermark
+        head.save(update_fields=["last_number", "last_hash", "last_key"])
+        return seal
+
+
+SEAL_EVERY_SECONDS = 5.0
+_last_seal_request = 0.0
+
+
+def schedule_seal() -> None:
+    """Ask the worker to seal, at most once every few seconds from this process."""
+    global _last_seal_request
+    now = time.monotonic()
+    if now - _last_seal_request < SEAL_EVERY_SECONDS:
+        return
+    _last_seal_request = now
+    from zhiyuan.core.tasks import audit_seal_run
+
+    audit_seal_run.enqueue()
 
 
 @dataclass(frozen=True)
 class ChainProblem:
-    seq: int
+    where: str  # "entry 17" or "seal 3", in the reader's language
     reason: str
 
 
-def audit_verify(batch_size: int = 5000) -> tuple[int, ChainProblem | None]:
-    """Walk the chain in order; return the number of entries checked and the first problem."""
-    expected_prev, expected_seq, checked = GENESIS, 1, 0
-    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=batch_size):
-        if event.seq != expected_seq:
-            return checked, ChainProblem(expected_seq, _("entry missing (removed from the chain)"))
-        if event.prev_hash != expected_prev:
-            return checked, ChainProblem(event.seq, _("previous-hash link broken"))
-        if _entry_hash(event.prev_hash, _hashed_fields(event)) != event.hash:
-            return checked, ChainProblem(event.seq, _("contents altered after writing"))
-        expected_prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+@dataclass(frozen=True)
+class ChainReport:
+    entries: int
+    seals: int
+    unsealed: int
+    problem: ChainProblem | None
+
+
+def _entry(entry_id: int) -> str:
+    return _("entry %(id)d") % {"id": entry_id}
+
+
+def _seal(number: int) -> str:
+    return _("seal %(n)d") % {"n": number}
+
+
+def audit_verify_report(batch_size: int = 5000) -> ChainReport:
+    """Recompute every entry's MAC, then every seal and the anchors; stop at the first problem."""
+    entries = seals = 0
+
+    def report(problem: ChainProblem | None, unsealed: int = 0) -> ChainReport:
+        return ChainReport(entries, seals, unsealed, problem)
+
+    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=batch_size):
+        if not hmac.compare_digest(event.mac, entry_mac(event)):
+            return report(ChainProblem(_entry(event.pk), _("contents altered after writing")))
+        entries += 1
+    prev_hash, expected, last_key = GENESIS, 1, 0
+    for seal in AuditSeal.objects.order_by("number").iterator(chunk_size=batch_size):
+        if seal.number != expected:
+            return report(ChainProblem(_seal(expected), _("seal missing from the chain")))
+        if seal.prev_hash != prev_hash or seal.key_from != last_key:
+            return report(ChainProblem(_seal(seal.number), _("does not link to the seal before")))
+        covered = _sealed_entries(seal.key_from, seal.key_to)
+        if len(covered) != seal.count or not hmac.compare_digest(
+            seal.hash, seal_hash(prev_hash, seal.number, seal.key_from, seal.key_to, covered)
+        ):
+            return report(
+                ChainProblem(
+                    _seal(seal.number),
+                    _("entries removed, added or reordered after sealing"),
+                )
+            )
+        prev_hash, expected, last_key, seals = seal.hash, expected + 1, seal.key_to, seals + 1
     head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and head.last_seq != checked:
-        return checked, ChainProblem(checked + 1, _("entries missing at the end of the chain"))
-    for seq, digest in audit_anchors():
-        anchored = AuditEvent.objects.filter(seq=seq).first()
-        if anchored is None:
-            return checked, ChainProblem(seq, _("anchored entry missing (the chain was cut)"))
-        if anchored.hash != digest:
-            return checked, ChainProblem(seq, _("anchored entry does not match its anchor"))
-    return checked, None
+    if head is not None and (head.last_number, head.last_hash) != (expected - 1, prev_hash):
+        return report(ChainProblem(_seal(expected), _("seals missing at the end of the chain")))
+    by_number = dict(AuditSeal.objects.values_list("number", "hash"))
+    for number, digest in audit_anchors():
+        if number not in by_number:
+            return report(
+                ChainProblem(_seal(number), _("anchored seal missing (the chain was cut)"))
+            )
+        if by_number[number] != digest:
+            return report(ChainProblem(_seal(number), _("anchored seal does not match its anchor")))
+    column = _chain_key()
+    unsealed = AuditEvent.objects.filter(
+        models.Q(**{f"{column}__gte": last_key}) | models.Q(**{f"{column}__isnull": True})
+    ).count()
+    return report(None, unsealed)
 
 
-def _anchor_signature(seq: int, digest: str) -> str:
-    return hmac.new(_key(), f"anchor:{seq}:{digest}".encode(), hashlib.sha256).hexdigest()
+def audit_verify(batch_size: int = 5000) -> tuple[int, ChainProblem | None]:
+    """The number of entries whose MAC holds, and the first problem found (or None)."""
+    result = audit_verify_report(batch_size)
+    return result.entries, result.problem
+
+
+def _anchor_signature(number: int, digest: str) -> str:
+    # "seal:" so that a line of the older per-entry chain can never pass for a seal's anchor.
+    return hmac.new(_key(), f"anchor:seal:{number}:{digest}".encode(), hashlib.sha256).hexdigest()
 
 
 def audit_anchor() -> tuple[int, str] | None:
-    """Write the chain's head outside the database: ``seq hash signature`` on a line."""
+    """Seal, then write the chain's head outside the database: ``number hash signature``."""
+    audit_seal()
     head = AuditChainHead.objects.filter(pk=1).first()
-    if head is None or head.last_seq == 0:
+    if head is None or head.last_number == 0:
         return None
     path = Path(settings.ZHIYUAN_AUDIT_ANCHOR_FILE)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = f"{head.last_seq} {head.last_hash} {_anchor_signature(head.last_seq, head.last_hash)}"
+    signature = _anchor_signature(head.last_number, head.last_hash)
+    line = f"{head.last_number} {head.last_hash} {signature}"
     with path.open("a", encoding="ascii") as handle:
         handle.write(line + "\n")
     logger.info("audit anchor %s", line)
-    return head.last_seq, head.last_hash
+    return head.last_number, head.last_hash
 
 
 def audit_anchors() -> list[tuple[int, str]]:
@@ -187,9 +310,9 @@ def audit_anchors() -> list[tuple[int, str]]:
         parts = line.split()
         if len(parts) != 3 or not parts[0].isdigit():
             continue
-        seq, digest, signature = int(parts[0]), parts[1], parts[2]
-        if hmac.compare_digest(signature, _anchor_signature(seq, digest)):
-            anchors.append((seq, digest))
+        number, digest, signature = int(parts[0]), parts[1], parts[2]
+        if hmac.compare_digest(signature, _anchor_signature(number, digest)):
+            anchors.append((number, digest))
         else:
             logger.warning("audit anchor with a bad signature ignored: %s", line)
     return anchors

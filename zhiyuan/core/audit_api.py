@@ -15,7 +15,7 @@ router = Router(tags=["audit"])
 
 
 class AuditEventOut(Schema):
-    seq: int
+    id: int
     at: datetime
     actor: int | None
     ip: str | None
@@ -23,21 +23,21 @@ class AuditEventOut(Schema):
     object_type: str
     object_id: str
     result: str
-    hash: str
+    mac: str
 
 
 @router.get("", response={200: list[AuditEventOut], 403: ErrorOut})
 def audit_list(
     request: HttpRequest, before: int | None = None, limit: int = 100
 ) -> list[AuditEventOut]:
-    """Entries newest first; page with ``before=<seq>``."""
+    """Entries newest first; page with ``before=<id>``."""
     require(request.user, "audit.view", request=request)
-    events = AuditEvent.objects.order_by("-seq")
+    events = AuditEvent.objects.order_by("-id")
     if before is not None:
-        events = events.filter(seq__lt=before)
+        events = events.filter(id__lt=before)
     return [
         AuditEventOut(
-            seq=e.seq,
+            id=e.pk,
             at=e.at,
             actor=e.actor_id,
             ip=e.ip,
@@ -45,7 +45,7 @@ def audit_list(
             object_type=e.object_type,
             object_id=e.object_id,
             result=e.result,
-            hash=e.hash,
+            mac=e.mac,
         )
         for e in events[: max(1, min(limit, 500))]
     ]

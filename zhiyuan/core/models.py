@@ -34,14 +34,15 @@ class AuditResult(models.TextChoices):
 
 
 class AuditEvent(models.Model):
-    """One entry of the append-only audit log; each carries the hash of the one before it.
+    """One entry of the append-only audit log.
 
-    Entries hold identifiers, never personal data in clear. The database refuses UPDATE and
-    DELETE of these rows (a trigger, see migration 0002); ``zhiyuan audit verify`` recomputes the
-    chain and names the first entry that was altered or removed.
+    Entries hold identifiers, never personal data in clear. Each carries a keyed MAC of its own
+    fields, written with it; committed entries are then chained in batches by ``AuditSeal``
+    (see ``zhiyuan.core.audit``). The database refuses UPDATE and DELETE of these rows (a
+    trigger, see migration 0002); ``zhiyuan audit verify`` recomputes every MAC and every seal
+    and names the first entry or seal that was altered or removed.
     """
 
-    seq = models.BigIntegerField(_("sequence"), unique=True)
     at = models.DateTimeField(_("when"), db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -59,17 +60,21 @@ class AuditEvent(models.Model):
     object_id = models.CharField(_("object"), max_length=64, blank=True)
     result = models.CharField(_("result"), max_length=10, choices=AuditResult.choices)
     detail = models.JSONField(_("detail"), default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    mac = models.CharField(max_length=64)
+    # The writer's PostgreSQL transaction id (set by a trigger): places the entry in a seal.
+    xid = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit log")
-        ordering = ["seq"]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            models.Index(fields=["xid", "id"], name="core_audit_chain_order"),
+        ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.action} {self.result}"
+        return f"#{self.pk} {self.action} {self.result}"
 
     @property
     def action_label(self) -> str:
@@ -78,17 +83,42 @@ class AuditEvent(models.Model):
         return action_label(self.action)
 
 
-class AuditChainHead(models.Model):
-    """The single row holding the end of the audit chain; locking it orders the writers."""
+class AuditSeal(models.Model):
+    """One link of the audit chain: covers every entry committed in ``[key_from, key_to)``.
 
-    last_seq = models.BigIntegerField(default=0)
+    The key is the writer's transaction id on PostgreSQL and the row id on SQLite. ``hash`` is a
+    keyed MAC over the previous seal's hash and the covered entries' ids and MACs, in order.
+    """
+
+    number = models.BigIntegerField(unique=True)
+    key_from = models.BigIntegerField()
+    key_to = models.BigIntegerField()
+    count = models.IntegerField()
+    sealed_at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        verbose_name = _("audit seal")
+        verbose_name_plural = _("audit seals")
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"seal {self.number} ({self.count})"
+
+
+class AuditChainHead(models.Model):
+    """The single row holding the end of the audit chain; only sealers lock it."""
+
+    last_number = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+    last_key = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name = _("audit chain head")
 
     def __str__(self) -> str:
-        return f"#{self.last_seq} {self.last_hash[:12]}"
+        return f"seal {self.last_number} {self.last_hash[:12]}"
 
 
 class PeriodicRun(models.Model):

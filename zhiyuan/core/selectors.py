@@ -87,6 +87,7 @@ def security_overview() -> dict[str, Any]:
 def audit_overview() -> dict[str, Any]:
     # The full chain check walks every entry; it runs as `zhiyuan audit verify`, not per page.
     return {
-        "events": list(AuditEvent.objects.select_related("actor").order_by("-seq")[:50]),
+        "events": list(AuditEvent.objects.select_related("actor").order_by("-id")[:50]),
+        "entries": AuditEvent.objects.count(),
         "head": AuditChainHead.objects.filter(pk=1).first(),
     }

@@ -9,7 +9,7 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django_tasks import task
 
-from zhiyuan.core.audit import audit_anchor, audit_record
+from zhiyuan.core.audit import audit_anchor, audit_record, audit_seal
 from zhiyuan.core.models import AuditAction
 from zhiyuan.core.schedule import periodic
 
@@ -66,3 +66,15 @@ def audit_anchor_run() -> int:
     """Anchor the audit chain's head outside the database every hour."""
     anchored = audit_anchor()
     return anchored[0] if anchored else 0
+
+
+@periodic(every=timedelta(minutes=1))
+@task()
+def audit_seal_run() -> int:
+    """Chain what was committed since the last seal; the number of entries sealed.
+
+    Writers also ask for a seal a few seconds after they commit (``schedule_seal``); this run
+    catches whatever those requests missed.
+    """
+    seal = audit_seal()
+    return seal.count if seal else 0
