@@ -14,7 +14,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -45,11 +45,24 @@ def _hash(index: str, code: str) -> str:
     return hmac.new(key, f"{index}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
+def _serialise_senders(index: str) -> None:
+    """Make simultaneous requests for one number take turns, so the limits below count them all.
+
+    PostgreSQL: a transaction-level advisory lock keyed by the number's blind index (released at
+    commit). SQLite: writers already take turns (immediate transactions).
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"sms:{index}"])
+
+
 @transaction.atomic
 def phone_code_send(*, phone: str, purpose: PhonePurpose, ip: str | None = None) -> None:
     """Send a fresh code to ``phone`` for ``purpose`` (older unused codes stop working)."""
     phone = normalize_mobile(phone)
     index = phone_index(phone)
+    _serialise_senders(index)
     now = timezone.now()
     ip_index = blind_index(ip, purpose="ip") if ip else ""
     if ip_index and (
