@@ -2,17 +2,21 @@
 PostgreSQL.
 
 Starts its own throw-away PostgreSQL cluster (tests/pgcluster.py), migrates a fresh database and
-measures, in one run:
+measures, in one run and on that one cluster (its settings are printed and put in the JSON):
 
-1. postings per second through the real service (``timebank_transfer``: lock, check, book, the
-   database's own triggers, the audit entry) with 1 writer and with K writers (separate
-   processes, each with its own connection), over 80 members;
-2. the raw insert rate of the same rows (a transaction row and its posting, one commit each)
-   through plain SQL on one connection, triggers included;
+1. postings per second through the real public service (``timebank_transfer``: replay check,
+   account locks, balance check, the booking, the database's own triggers, the audit entry;
+   one posting per transaction, one commit each) with 1 writer and with K writers (separate
+   processes, each with its own connection), over 80 members; then the same with the audit
+   entry left to the seal (``ZHIYUAN_LEDGER_AUDIT_EACH = False``);
+2. the raw insert rate of the same rows (the transaction row, its posting and the audit entry,
+   one commit each, triggers included) through plain SQL, on 1 and on K connections;
 3. the time ``ledger verify`` takes over at least a million postings (bulk-loaded with COPY as a
    restore would, then sealed).
 
-The last line printed is one JSON object; docs/ledger.md explains each figure.
+The last line printed is one JSON object; docs/ledger.md explains each figure. The machine's
+load average is printed before and after: figures taken while other work runs are noisy, the
+ratios to the plain-SQL figures of the same run less so.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import os
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 MEMBERS = 80
@@ -104,19 +109,57 @@ def _writer(
     rows = {r.pk: r for r in Relative.objects.select_related("member").filter(pk__in=relatives)}
     plan = [rows[rng.choice(relatives)] for _ in range(count)]
     connection.ensure_connection()
+    backend = connection.connection.info.backend_pid
     start.wait()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time() + _backend_cpu(backend)
     for relative in plan:
         services.timebank_transfer(
             member=relative.member, relative=relative, minutes=1, key=f"bench-{uuid.uuid4().hex}"
         )
-    out.put((count, time.perf_counter() - began))
+    elapsed = time.perf_counter() - began
+    out.put((count, elapsed, time.process_time() + _backend_cpu(backend) - cpu))
     connection.close()
+
+
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds a server process has used (Linux, cluster on this machine), else NaN."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Bookings per second (wall clock, from a common start) and the CPU they cost: client
+    processes plus their PostgreSQL server processes, in microseconds per booking. On a
+    saturated machine throughput is about cores / CPU per booking, so the CPU figure is the
+    one other people's work on the machine disturbs least."""
+
+    per_s: float
+    cpu_us: float
+
+
+def _collect(procs: list[Any], start: Any, out: Any, what: str) -> Rate:
+    for proc in procs:
+        proc.start()
+    start.wait()
+    began = time.perf_counter()
+    results = [out.get() for _ in procs]
+    elapsed = time.perf_counter() - began
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"a {what} failed (exit code {proc.exitcode})")
+    done = sum(r[0] for r in results)
+    return Rate(done / elapsed, sum(r[2] for r in results) / done * 1e6)
 
 
 def _run_writers(
     url: str, relatives: list[int], writers: int, per_writer: int, audit_each: bool = True
-) -> float:
+) -> Rate:
     """Postings per second with ``writers`` processes, wall clock from a common start."""
     from django.db import connections
 
@@ -127,34 +170,27 @@ def _run_writers(
         ctx.Process(target=_writer, args=(url, relatives, per_writer, seed, start, out, audit_each))
         for seed in range(writers)
     ]
-    for proc in procs:
-        proc.start()
-    start.wait()
-    began = time.perf_counter()
-    done = sum(out.get()[0] for _ in procs)
-    elapsed = time.perf_counter() - began
-    for proc in procs:
-        proc.join()
-        if proc.exitcode != 0:
-            raise SystemExit(f"a writer failed (exit code {proc.exitcode})")
-    return done / elapsed
+    return _collect(procs, start, out, "writer")
 
 
-def _raw_sql_rate(url: str, count: int) -> float:
-    """The same rows (a transfer's transaction row and its posting) through plain SQL."""
+RAW_MARK = "bench-raw"
+
+
+def _raw_sql_writer(conninfo: str, accounts: list[int], count: int, start: Any, out: Any) -> None:
+    """One plain-SQL writer: ``count`` times the rows of one transfer, one commit each.
+
+    Each writer moves money among its own slice of the accounts: plain inserts lock nothing
+    first (the service locks in pk order), so writers sharing accounts could deadlock in the
+    balance trigger. This is the upper bound: no writer ever waits for another."""
     import psycopg
 
-    from zhiyuan.ledger.models import Account
-
-    accounts = list(
-        Account.objects.filter(kind="user", asset="time_minutes").values_list("pk", flat=True)
-    )
-    conninfo = url.replace("postgres://", "postgresql://")
     with psycopg.connect(conninfo) as conn:
-        began = time.perf_counter()
+        backend = conn.info.backend_pid
+        start.wait()
+        began, cpu = time.perf_counter(), time.process_time() + _backend_cpu(backend)
         for i in range(count):
             debit, credit = accounts[i % len(accounts)], accounts[(i + 1) % len(accounts)]
-            key = f"raw-{uuid.uuid4().hex}"
+            key = f"{RAW_MARK}-{uuid.uuid4().hex}"
             with conn.transaction():
                 tx_id = conn.execute(
                     "INSERT INTO ledger_transaction (idempotency_key, request_hash, kind, "
@@ -168,21 +204,94 @@ def _raw_sql_rate(url: str, count: int) -> float:
                     "VALUES (%s, 1, 'time_minutes', %s, %s, 1, 'relative:0', %s)",
                     (tx_id, debit, credit, "0" * 64),
                 )
+                conn.execute(
+                    "INSERT INTO core_auditevent (at, action, object_type, object_id, result, "
+                    "detail, mac) "
+                    "VALUES (now(), %s, 'ledger.transaction', %s, 'ok', %s::jsonb, %s)",
+                    (
+                        RAW_MARK,
+                        str(tx_id),
+                        json.dumps({"key": key, "kind": "transfer", "postings": 1}),
+                        "0" * 64,
+                    ),
+                )
         elapsed = time.perf_counter() - began
+        out.put((count, elapsed, time.process_time() + _backend_cpu(backend) - cpu))
+
+
+def _raw_sql_rate(url: str, count: int, connections: int = 1) -> Rate:
+    """The rows a transfer writes (transaction, posting, audit entry; one commit each)
+    through plain SQL on ``connections`` connections (processes). Rows are bookings."""
+    import psycopg
+    from django.db import connections as django_connections
+
+    from zhiyuan.ledger.models import Account
+
+    accounts = list(
+        Account.objects.filter(kind="user", asset="time_minutes").values_list("pk", flat=True)
+    )
+    django_connections.close_all()
+    conninfo = url.replace("postgres://", "postgresql://")
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Barrier(connections + 1), ctx.Queue()
+    per = max(1, count // connections)
+    size = len(accounts) // connections
+    procs = [
+        ctx.Process(
+            target=_raw_sql_writer,
+            args=(conninfo, accounts[seed * size : (seed + 1) * size], per, start, out),
+        )
+        for seed in range(connections)
+    ]
+    rate = _collect(procs, start, out, "plain-SQL writer")
+    with psycopg.connect(conninfo) as conn:
         # The rows were for timing only: take them out again (as a superuser may, triggers off).
         conn.execute("SET session_replication_role = replica")
         conn.execute(
             "DELETE FROM ledger_posting WHERE transaction_id IN "
-            "(SELECT id FROM ledger_transaction WHERE idempotency_key LIKE 'raw-%%')"
+            "(SELECT id FROM ledger_transaction WHERE idempotency_key LIKE 'bench-raw-%%')"
         )
-        conn.execute("DELETE FROM ledger_transaction WHERE idempotency_key LIKE 'raw-%%'")
+        conn.execute("DELETE FROM ledger_transaction WHERE idempotency_key LIKE 'bench-raw-%%'")
+        conn.execute("DELETE FROM core_auditevent WHERE action = %s", (RAW_MARK,))
         conn.execute(
             "UPDATE ledger_account a SET balance = COALESCE((SELECT sum(amount) FROM "
             "ledger_posting WHERE credit_id = a.id), 0) - COALESCE((SELECT sum(amount) FROM "
             "ledger_posting WHERE debit_id = a.id), 0)"
         )
         conn.commit()
-    return count / elapsed
+    return rate
+
+
+SETTINGS = (
+    "server_version",
+    "fsync",
+    "synchronous_commit",
+    "full_page_writes",
+    "wal_level",
+    "shared_buffers",
+    "max_connections",
+    "plan_cache_mode",
+)
+
+
+def _cluster_settings(url: str) -> dict[str, str]:
+    """The settings that decide commit cost, as the server reports them (one cluster serves
+    every measurement of the run, so they are the same for the service and plain SQL)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://")) as conn:
+        return {
+            name: str(conn.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
+            for name in SETTINGS
+        }
+
+
+def _load() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def _bulk_load(url: str, postings: int) -> float:
@@ -284,23 +393,34 @@ def main(argv: list[str]) -> int:
         _setup_django(url)
         prepared = _prepare()
         relatives = prepared["relatives"]
-        print(f"PostgreSQL cluster at {cluster.root}; {os.cpu_count()} CPUs", flush=True)
-
-        rate_1 = _run_writers(url, relatives, 1, args.transfers)
-        print(f"service, 1 writer:  {rate_1:8.0f} postings/s", flush=True)
-        rate_k = _run_writers(url, relatives, args.writers, max(1, args.transfers // args.writers))
-        print(f"service, {args.writers} writers: {rate_k:8.0f} postings/s", flush=True)
-        batch_1 = _run_writers(url, relatives, 1, args.transfers, audit_each=False)
-        print(f"service, 1 writer, audit per seal:  {batch_1:8.0f} postings/s", flush=True)
-        batch_k = _run_writers(
-            url, relatives, args.writers, max(1, args.transfers // args.writers), audit_each=False
-        )
+        load_before = _load()
+        pg_settings = _cluster_settings(url)
         print(
-            f"service, {args.writers} writers, audit per seal: {batch_k:8.0f} postings/s",
+            f"PostgreSQL cluster at {cluster.root}; {os.cpu_count()} CPUs; load {load_before}",
             flush=True,
         )
+        print("cluster: " + ", ".join(f"{k}={v}" for k, v in pg_settings.items()), flush=True)
+
+        k = args.writers
+        per = max(1, args.transfers // k)
+
+        def show(label: str, rate: Rate, unit: str = "postings/s") -> None:
+            print(
+                f"{label:<44}{rate.per_s:8.0f} {unit}, {rate.cpu_us:6.0f} us CPU each", flush=True
+            )
+
+        rate_1 = _run_writers(url, relatives, 1, args.transfers)
+        show("service, 1 writer:", rate_1)
+        rate_k = _run_writers(url, relatives, k, per)
+        show(f"service, {k} writers:", rate_k)
+        batch_1 = _run_writers(url, relatives, 1, args.transfers, audit_each=False)
+        show("service, 1 writer, audit per seal:", batch_1)
+        batch_k = _run_writers(url, relatives, k, per, audit_each=False)
+        show(f"service, {k} writers, audit per seal:", batch_k)
         raw = _raw_sql_rate(url, args.transfers)
-        print(f"plain SQL, 1 connection: {raw:8.0f} transaction+posting pairs/s", flush=True)
+        show("plain SQL, same rows, 1 connection:", raw, "bookings/s")
+        raw_k = _raw_sql_rate(url, args.transfers, k)
+        show(f"plain SQL, same rows, {k} connections:", raw_k, "bookings/s")
 
         from zhiyuan.ledger.services import ledger_seal
         from zhiyuan.ledger.verify import ledger_verify
@@ -321,18 +441,29 @@ def main(argv: list[str]) -> int:
             flush=True,
         )
         result = {
-            "postings_per_s_1": round(rate_1, 1),
-            "postings_per_s_8": round(rate_k, 1),
-            "writers": args.writers,
-            "postings_per_s_1_audit_per_seal": round(batch_1, 1),
-            "postings_per_s_8_audit_per_seal": round(batch_k, 1),
-            "raw_sql_rows_per_s": round(raw, 1),
+            "postings_per_s_1": round(rate_1.per_s, 1),
+            "postings_per_s_8": round(rate_k.per_s, 1),
+            "writers": k,
+            "postings_per_s_1_audit_per_seal": round(batch_1.per_s, 1),
+            "postings_per_s_8_audit_per_seal": round(batch_k.per_s, 1),
+            "raw_sql_rows_per_s": round(raw.per_s, 1),
+            "raw_sql_rows_per_s_8": round(raw_k.per_s, 1),
+            "service_vs_raw_sql_1": round(rate_1.per_s / raw.per_s, 3),
+            "service_vs_raw_sql_8": round(rate_k.per_s / raw_k.per_s, 3),
+            "cpu_us_per_posting_1": round(rate_1.cpu_us),
+            "cpu_us_per_posting_8": round(rate_k.cpu_us),
+            "cpu_us_per_posting_8_audit_per_seal": round(batch_k.cpu_us),
+            "cpu_us_per_raw_sql_row_8": round(raw_k.cpu_us),
             "bulk_copy_rows_per_s": round(bulk, 1),
             "verify_seconds_1m": round(verify_seconds, 2),
             "verify_postings": report.postings,
             "verify_ok": report.problem is None,
             "seal_seconds": round(seal_seconds, 2),
             "cpus": os.cpu_count(),
+            "load_before": load_before,
+            "load_after": _load(),
+            "cluster_settings": pg_settings,
+            "postings_per_transaction": 1,
             "targets": {"postings_per_s_8": 3000, "verify_seconds_1m": 30},
         }
         from django.db import connections

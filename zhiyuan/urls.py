@@ -8,6 +8,9 @@ from zhiyuan.api import api
 from zhiyuan.core import views as core_views
 
 urlpatterns = [
+    # First: the API takes the busiest requests (check-ins, sign-ups); resolving it needs no
+    # walk past every page pattern.
+    path("api/v1/", api.urls),
     path("", include("zhiyuan.core.urls")),
     path("accounts/", include("zhiyuan.accounts.urls")),
     path("regions/", include("zhiyuan.regions.urls")),
@@ -15,6 +18,7 @@ urlpatterns = [
     path("safeguards/", include("zhiyuan.safeguards.urls")),
     path("people/", include("zhiyuan.people.urls")),
     path("activities/", include("zhiyuan.activities.urls")),
+    path("activities/", include("zhiyuan.activities.urls_extra")),
     path("records/", include("zhiyuan.records.urls")),
     path("notifications/", include("zhiyuan.notifications.urls")),
     path("needs/", include("zhiyuan.needs.urls")),
@@ -24,7 +28,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("healthz", core_views.healthz, name="healthz"),
-    path("api/v1/", api.urls),
     path("sysadmin/", admin.site.urls),
 ]
 

@@ -9,16 +9,21 @@ idempotent: the first call answers 201, a retry or a doubled scan 200 with the s
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+import json
+from typing import Any, TypeVar, cast
 
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
+from ninja.errors import AuthenticationError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.responses import NinjaJSONEncoder
+from pydantic import ValidationError as PydanticValidationError
 
 from zhiyuan.accounts.models import User
 from zhiyuan.activities import geo, qr, selectors, services
 from zhiyuan.activities.models import Activity, ServiceSession, Shift, Signup
-from zhiyuan.core.api import ApiError, ErrorOut
+from zhiyuan.core.api import AUTH, ApiError, ErrorOut
 from zhiyuan.core.masking import mask_name
 from zhiyuan.core.permissions import require
 from zhiyuan.organizations.models import Organization
@@ -27,6 +32,7 @@ from zhiyuan.people.models import Skill
 from zhiyuan.regions.models import Region
 
 router = Router(tags=["activities"])
+SchemaT = TypeVar("SchemaT", bound=Schema)
 
 
 def _user(request: HttpRequest) -> User:
@@ -387,12 +393,89 @@ def _refused(exc: services.SignupRefused) -> Status:
     )
 
 
+def _bearer(request: HttpRequest) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any] | None:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _parse(schema: type[SchemaT], request: HttpRequest) -> SchemaT:
+    """The body, as the router would have read it (same 422 ``invalid`` answer)."""
+    try:
+        return schema.model_validate_json(request.body or b"{}")
+    except PydanticValidationError as exc:
+        raise NinjaValidationError(
+            [{**e, "loc": ["body", "data", *e["loc"]]} for e in exc.errors(include_url=False)]
+        ) from exc
+
+
+def _authenticate(request: HttpRequest) -> None:
+    """What the router's authentication does, for an operation that runs it itself after
+    its quick path (a bearer token, else the session with its CSRF check)."""
+    for method in AUTH:
+        if method(request):
+            return
+    raise AuthenticationError
+
+
+def _fast_json(out: dict[str, Any], status: int) -> HttpResponse:
+    # Encoded as the router encodes its schemas (the same JSON encoder and content type).
+    return JsonResponse(
+        out, encoder=NinjaJSONEncoder, status=status, content_type="application/json; charset=utf-8"
+    )
+
+
+def _quick_openapi(schema: type[Schema]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "content": {"application/json": {"schema": schema.model_json_schema()}},
+            "required": True,
+        },
+        "security": [{"TokenAuth": []}, {"SessionAuth": []}],
+    }
+
+
 @router.post(
     "/shifts/{int:shift_id}/signups",
-    response={201: SignupOut, 403: ErrorOut, 404: ErrorOut, 422: RefusedOut},
+    auth=None,
+    response={201: SignupOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: RefusedOut},
+    openapi_extra=_quick_openapi(SignupIn),
 )
-def signup_create(request: HttpRequest, shift_id: int, data: SignupIn) -> Any:
-    """Take a seat, or a place on the waitlist when the shift is full (unless waitlist=false)."""
+def signup_create(request: HttpRequest, shift_id: int) -> Any:
+    """Take a seat, or a place on the waitlist when the shift is full (unless waitlist=false).
+
+    An app's sign-up by bearer token with nothing in the way is made by the quick path
+    (``services.signup_create_by_token``); everything else, every refusal included, the full
+    way (so the operation authenticates and reads its body itself, after the quick path)."""
+    token, body = _bearer(request), _json_body(request)
+    if token and body is not None and isinstance(body.get("waitlist", True), bool):
+        done = services.signup_create_by_token(
+            token=token, shift_id=shift_id, waitlist=body.get("waitlist", True), request=request
+        )
+        if done is not None:
+            out = {
+                "id": done.signup_id,
+                "shift": done.shift_id,
+                "activity": done.activity_id,
+                "activity_title": done.activity_title,
+                "starts_at": done.starts_at,
+                "ends_at": done.ends_at,
+                "status": done.status,
+                "offer_expires_at": None,
+                "late_cancel": False,
+            }
+            return _fast_json(out, 201)
+    _authenticate(request)
+    data = _parse(SignupIn, request)
     shift = _open_shift(request, shift_id)
     try:
         signup = services.signup_create(
@@ -675,13 +758,50 @@ def _check(request: HttpRequest, data: CheckIn, *, out: bool) -> Status:
     return Status(201 if result.created else 200, _session_out(result.session))
 
 
+def _fast_checkin(request: HttpRequest) -> HttpResponse | None:
+    """A phone app's scan of a code, checked in by one statement (``checkin_scan_by_token``);
+    None when that did not check in, and the full path must answer."""
+    token, body = _bearer(request), _json_body(request)
+    if not token or body is None or not isinstance(body.get("code"), str) or not body["code"]:
+        return None
+    client_at = None
+    if body.get("client_at") is not None:
+        try:
+            client_at = CheckIn(client_at=body["client_at"]).client_at
+        except PydanticValidationError:
+            return None
+    done = services.checkin_scan_by_token(token=token, code=body["code"], client_at=client_at)
+    if done is None:
+        return None
+    out = {
+        "id": done.session_id,
+        "shift": done.shift_id,
+        "checked_in_at": done.checked_in_at,
+        "checked_out_at": done.checked_out_at,
+        "checkin_method": done.checkin_method,
+        "checkout_method": done.checkout_method,
+        "flags": done.flags,
+    }
+    return _fast_json(out, 201 if done.created else 200)
+
+
 @router.post(
     "/checkins",
-    response={200: SessionOut, 201: SessionOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    auth=None,
+    response={200: SessionOut, 201: SessionOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut},
+    openapi_extra=_quick_openapi(CheckIn),
 )
-def checkin(request: HttpRequest, data: CheckIn) -> Status:
-    """Check in by the scanned code or by position. Idempotent (201 first, then 200)."""
-    return _check(request, data, out=False)
+def checkin(request: HttpRequest) -> HttpResponse | Status:
+    """Check in by the scanned code or by position. Idempotent (201 first, then 200).
+
+    The busiest endpoint (thousands of people at one gate): an app's scan by bearer token is
+    first tried in one statement; anything else, and every refusal, goes the full way (so the
+    operation authenticates and reads its body itself, after the quick path)."""
+    fast = _fast_checkin(request)
+    if fast is not None:
+        return fast
+    _authenticate(request)
+    return _check(request, _parse(CheckIn, request), out=False)
 
 
 @router.post(

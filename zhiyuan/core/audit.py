@@ -36,6 +36,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from zhiyuan.core.db import pg_prepared
 from zhiyuan.core.models import AuditAction, AuditChainHead, AuditEvent, AuditResult, AuditSeal
 
 GENESIS = "0" * 64
@@ -131,9 +132,43 @@ def audit_record(
         detail=detail or {},
     )
     event.mac = entry_mac(event)
-    event.save(force_insert=True)
+    if connection.vendor == "postgresql":
+        _insert_prepared(event)
+    else:
+        event.save(force_insert=True)
     transaction.on_commit(schedule_seal)
     return event
+
+
+_INSERT_SQL = (
+    "INSERT INTO core_auditevent"
+    " (at, actor_id, ip, action, object_type, object_id, result, detail, mac)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id, xid"
+)
+
+
+def _insert_prepared(event: AuditEvent) -> None:
+    """The same row as ``event.save()``, as a prepared statement: every audited write pays for
+    this, so it skips the ORM's per-save work (measured: about a fifth of a ledger booking)."""
+    from psycopg.types.json import Jsonb
+
+    rows = pg_prepared(
+        _INSERT_SQL,
+        [
+            event.at,
+            event.actor_id,
+            event.ip,
+            event.action,
+            event.object_type,
+            event.object_id,
+            event.result,
+            Jsonb(event.detail),
+            event.mac,
+        ],
+    )
+    event.pk, event.xid = rows[0]
+    event._state.adding = False
+    event._state.db = "default"
 
 
 def _chain_key() -> str:

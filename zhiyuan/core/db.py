@@ -1,7 +1,10 @@
-"""Database helpers shared by apps: append-only tables enforced by the database itself."""
+"""Database helpers shared by apps: append-only tables enforced by the database itself, and
+prepared statements for the few hot paths."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -54,3 +57,32 @@ def append_only_operations(table: str) -> tuple[Any, Any]:
                 schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op};")
 
     return forward, backward
+
+
+def pg_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one hot statement on PostgreSQL as a server-side prepared statement; its rows.
+
+    Parsed and planned once per connection, then only bound and executed. Django's cursors bind
+    parameters on the client and never prepare, so raising the connection's threshold out of
+    reach (Django sets none, which psycopg reads as "never") lets only statements run here,
+    with ``prepare=True``, be prepared. Errors come out as Django's (as from
+    ``connection.cursor()``), so retries on deadlock still see them; the statement is logged
+    like Django's own, so query counts in tests include it. (Behind PgBouncer, prepared
+    statements need transaction pooling with ``max_prepared_statements``, 1.21 or later, or
+    session pooling.)
+    """
+    import psycopg
+    from django.db import connection
+
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = 1 << 30
+    started = time.perf_counter()
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        rows = cursor.fetchall() if cursor.description is not None else []
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
+    return rows

@@ -16,7 +16,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from zhiyuan.accounts.models import User
 from zhiyuan.core.audit import audit_actions, audit_record
+from zhiyuan.core.db import pg_prepared
 from zhiyuan.core.permissions import require
 from zhiyuan.ledger import errors
 from zhiyuan.ledger.models import (
@@ -83,6 +84,7 @@ class LedgerAudit(models.TextChoices):
     OPENING_IMPORT = "ledger.opening_import", _("Opening balance imported")
     DEPOSIT = "ledger.deposit", _("Time credit deposited")
     WITHDRAWAL = "ledger.withdrawal", _("Time credit spent")
+    WITHDRAWAL_SERVED = "ledger.withdrawal_served", _("Service paid with time credit started")
     TRANSFER = "ledger.transfer", _("Time credit transferred to a relative")
     DONATION = "ledger.donation", _("Time credit donated")
     FUND_SEED = "ledger.fund_seed", _("Public fund credited an elder")
@@ -112,6 +114,11 @@ def _retryable(exc: Exception) -> bool:
     return "UNIQUE constraint failed" in text or "database is locked" in text
 
 
+class _BookedMeanwhile(Exception):
+    """The same key was booked by a concurrent run of the request while this one waited for
+    the locks: run the service again, so that it returns that first booking."""
+
+
 def ledger_service(fn: Callable[P, T]) -> Callable[P, T]:
     """Run a service in a transaction and retry it when it lost a race.
 
@@ -128,6 +135,9 @@ def ledger_service(fn: Callable[P, T]) -> Callable[P, T]:
             try:
                 with transaction.atomic(durable=not nested):
                     return fn(*args, **kwargs)
+            except _BookedMeanwhile:
+                if attempt == MAX_ATTEMPTS:
+                    raise AssertionError("a booking under this key keeps appearing") from None
             except (IntegrityError, OperationalError) as exc:
                 if attempt == MAX_ATTEMPTS or not _retryable(exc):
                     raise
@@ -185,6 +195,103 @@ def account_open(ref: AccountRef) -> Account:
     return account
 
 
+_ACCOUNT_COLUMNS = "id, kind, asset, user_id, organization_id, region_id, is_system, balance"
+
+
+def _pg_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run one statement of the booking path on PostgreSQL, prepared once per connection."""
+    return pg_prepared(sql, params)
+
+
+def _lock_sql(wanted: list[AccountRef]) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for ref in wanted:
+        lookup = ref.lookup()
+        clauses.append("(" + " AND ".join(f"{column} = %s" for column in lookup) + ")")
+        params.extend(lookup.values())
+    # The column names come from AccountRef.lookup, never from a caller.
+    where = " OR ".join(clauses)
+    return where, params
+
+
+def _accounts_of(
+    rows: Iterable[Sequence[Any]], wanted: list[AccountRef]
+) -> dict[AccountRef, Account]:
+    found: dict[AccountRef, Account] = {}
+    for pk, kind, asset, user_id, org_id, region_id, is_system, balance in rows:
+        account = Account(
+            id=pk,
+            kind=kind,
+            asset=asset,
+            user_id=user_id,
+            organization_id=org_id,
+            region_id=region_id,
+            is_system=bool(is_system),
+            balance=int(balance),
+        )
+        account._state.adding = False
+        for ref in wanted:
+            if all(getattr(account, k) == v for k, v in ref.lookup().items()):
+                found[ref] = account
+    return found
+
+
+def _lock(
+    wanted: list[AccountRef], key: str | None
+) -> tuple[dict[AccountRef, Account], tuple[int, str] | None]:
+    """Lock the accounts ``wanted`` (opening missing ones) and, with ``key``, find the
+    transaction booked under it: on PostgreSQL both in one statement, one round trip."""
+    where, params = _lock_sql(wanted)
+    earlier: tuple[int, str] | None = None
+    for _attempt in range(2):
+        if connection.vendor == "postgresql":
+            # Row locks on the accounts: ascending pk (ORDER BY inside the locking CTE, one
+            # statement), so every writer takes them in the same order and none deadlocks.
+            # The idempotency look-up rides along in the same round trip.
+            sql = (
+                f"WITH locked AS (SELECT {_ACCOUNT_COLUMNS} FROM ledger_account WHERE {where} "  # noqa: S608 — fixed column names, placeholders only
+                "ORDER BY id FOR UPDATE) "
+                f"SELECT {_ACCOUNT_COLUMNS}, NULL::varchar FROM locked"
+            )
+            if key is not None:
+                sql += (
+                    " UNION ALL SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, request_hash "
+                    "FROM ledger_transaction WHERE idempotency_key = %s"
+                )
+            rows = _pg_rows(sql, [*params, key] if key is not None else params)
+            accounts = [row[:8] for row in rows if row[8] is None]
+            replays = [(int(row[0]), str(row[8])) for row in rows if row[8] is not None]
+            earlier = earlier or (replays[0] if replays else None)
+        else:
+            # SQLite has no row locks: its writers take turns (immediate transactions).
+            if key is not None and earlier is None:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT id, request_hash FROM ledger_transaction "
+                        "WHERE idempotency_key = %s",
+                        [key],
+                    )
+                    row = cursor.fetchone()
+                earlier = (int(row[0]), str(row[1])) if row else None
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_account WHERE {where} ORDER BY id",  # noqa: S608 — as above
+                    params,
+                )
+                accounts = cursor.fetchall()
+        if earlier is not None:
+            # A retry: it returns the first booking, whatever the accounts look like now.
+            return {}, earlier
+        found = _accounts_of(accounts, wanted)
+        missing = [ref for ref in wanted if ref not in found]
+        if not missing:
+            return found, None
+        for ref in missing:
+            account_open(ref)
+    raise AssertionError("accounts could not be opened")
+
+
 def lock_accounts(refs: Iterable[AccountRef]) -> dict[AccountRef, Account]:
     """Open and lock the accounts of one booking, in primary-key order.
 
@@ -192,47 +299,26 @@ def lock_accounts(refs: Iterable[AccountRef]) -> dict[AccountRef, Account]:
     writers needing the same accounts queue instead of deadlocking; the locks serialise the
     balance check and the update of each account's cached balance until commit.
     """
-    wanted = list(dict.fromkeys(refs))
-    clauses: list[str] = []
-    params: list[Any] = []
-    for ref in wanted:
-        lookup = ref.lookup()
-        clauses.append("(" + " AND ".join(f"{column} = %s" for column in lookup) + ")")
-        params.extend(lookup.values())
-    # Plain SQL, as this runs for every booking; the column names come from AccountRef.lookup.
-    sql = (
-        "SELECT id, kind, asset, user_id, organization_id, region_id, is_system, balance "
-        "FROM ledger_account WHERE " + " OR ".join(clauses) + " ORDER BY id FOR UPDATE"
-    )
-    if connection.vendor == "sqlite":  # no row locks: SQLite's writers take turns anyway
-        sql = sql.removesuffix(" FOR UPDATE")
-    for _attempt in range(2):
-        # Row locks (see the docstring): ascending pk, one statement, so the order holds.
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        found: dict[AccountRef, Account] = {}
-        for pk, kind, asset, user_id, org_id, region_id, is_system, balance in rows:
-            account = Account(
-                id=pk,
-                kind=kind,
-                asset=asset,
-                user_id=user_id,
-                organization_id=org_id,
-                region_id=region_id,
-                is_system=bool(is_system),
-                balance=int(balance),
-            )
-            account._state.adding = False
-            for ref in wanted:
-                if all(getattr(account, k) == v for k, v in ref.lookup().items()):
-                    found[ref] = account
-        missing = [ref for ref in wanted if ref not in found]
-        if not missing:
-            return found
-        for ref in missing:
-            account_open(ref)
-    raise AssertionError("accounts could not be opened")
+    found, _earlier = _lock(list(dict.fromkeys(refs)), None)
+    return found
+
+
+def replay_and_lock(
+    key: str, request: Mapping[str, Any], refs: Iterable[AccountRef]
+) -> tuple[Transaction | None, dict[AccountRef, Account]]:
+    """:func:`replay` and :func:`lock_accounts` in one round trip.
+
+    Returns the earlier transaction (a true retry: no accounts) or the locked accounts; a
+    different request under a used key is refused. A retry that reaches here concurrently with
+    its first run still books once: the unique key refuses the second insert, and the retry
+    that follows finds the first booking.
+    """
+    found, earlier = _lock(list(dict.fromkeys(refs)), key)
+    if earlier is None:
+        return None, found
+    if earlier[1] != request_hash(request):
+        raise errors.IdempotencyConflict()
+    return Transaction.objects.get(pk=earlier[0]), {}
 
 
 # --- booking -----------------------------------------------------------------------------------
@@ -262,17 +348,31 @@ def check_key(key: str) -> str:
 
 def replay(key: str, request: Mapping[str, Any]) -> Transaction | None:
     """The transaction booked earlier under ``key`` if this is a true retry; refuse otherwise."""
-    # Plain SQL: this runs before every booking, and most keys are new.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, request_hash FROM ledger_transaction WHERE idempotency_key = %s", [key]
-        )
-        row = cursor.fetchone()
+    # Plain SQL (prepared on PostgreSQL): this runs before many bookings, and most keys are new.
+    # Services whose accounts are known up front use replay_and_lock instead.
+    sql = "SELECT id, request_hash FROM ledger_transaction WHERE idempotency_key = %s"
+    if connection.vendor == "postgresql":
+        rows = _pg_rows(sql, [key])
+        row = rows[0] if rows else None
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [key])
+            row = cursor.fetchone()
     if row is None:
         return None
     if row[1] != request_hash(request):
         raise errors.IdempotencyConflict()
     return Transaction.objects.get(pk=row[0])
+
+
+def _booked_since(key: str) -> bool:
+    """Whether a transaction under ``key`` has committed (a new statement sees it)."""
+    sql = "SELECT 1 FROM ledger_transaction WHERE idempotency_key = %s"
+    if connection.vendor == "postgresql":
+        return bool(_pg_rows(sql, [key]))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key])
+        return cursor.fetchone() is not None
 
 
 def micros(moment: dt.datetime) -> int:
@@ -371,25 +471,30 @@ def book(
         running[leg.credit] += leg.amount
         # Checked after every leg, in order, as the database applies them.
         if running[leg.debit] < 0 and not debit.is_system:
+            if _booked_since(key):
+                # The same request, sent twice at once, was booked while this run waited for
+                # the locks (its replay check could not see it yet): answer with that booking.
+                raise _BookedMeanwhile()
             spent = debit.balance - running[leg.debit]
             raise errors.Overdrawn(available=debit.balance, wanted=spent)
 
     actor_id = actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
     now = timezone.now()
     req_hash = request_hash(request)
-    postings = []
+    # (leg, asset, debit id, credit id, amount, source, rule version, digest) per posting.
+    postings: list[tuple[int, str, int, int, int, str, int | None, str]] = []
     for index, leg in enumerate(legs, start=1):
         debit, credit = locked[leg.debit], locked[leg.credit]
         postings.append(
-            Posting(
-                leg=index,
-                asset=debit.asset,
-                debit_id=debit.pk,
-                credit_id=credit.pk,
-                amount=leg.amount,
-                source=leg.source,
-                rule_version_id=leg.rule_version_id,
-                digest=posting_digest(
+            (
+                index,
+                debit.asset,
+                debit.pk,
+                credit.pk,
+                leg.amount,
+                leg.source,
+                leg.rule_version_id,
+                posting_digest(
                     key,
                     index,
                     debit.asset,
@@ -422,17 +527,15 @@ def book(
         actor_id=actor_id,
         reverses_id=reverses.pk if reverses else None,
         memo=memo,
-        posting_digests=[p.digest for p in postings],
+        posting_digests=[p[-1] for p in postings],
     )
     _insert(tx, postings)
     if then is not None:
         then(tx)
-    # The audit entry comes last: it locks the audit chain's head until commit, so the shorter
-    # the time between it and the commit, the less concurrent bookings wait on one another.
-    # A deployment may instead rely on the seal's audit entry, which covers every booking in
-    # its batch by hash (ZHIYUAN_LEDGER_AUDIT_EACH = False; docs/adr/0005).
+    # ZHIYUAN_LEDGER_AUDIT_EACH = False leaves the booking to the seal's audit entry, which
+    # covers every booking of its batch by hash (docs/adr/0005).
     if getattr(settings, "ZHIYUAN_LEDGER_AUDIT_EACH", True):
-        _audit_booking(tx, kind, key, postings, reverses, actor, http_request, audit_detail)
+        _audit_booking(tx, kind, key, len(postings), reverses, actor, http_request, audit_detail)
     transaction.on_commit(schedule_seal)
     return tx
 
@@ -441,7 +544,7 @@ def _audit_booking(
     tx: Transaction,
     kind: TransactionKind,
     key: str,
-    postings: list[Posting],
+    postings: int,
     reverses: Transaction | None,
     actor: Any,
     http_request: HttpRequest | None,
@@ -455,56 +558,74 @@ def _audit_booking(
         detail={
             "key": key,
             "kind": kind.value,
-            "postings": len(postings),
+            "postings": postings,
             **({"reverses": reverses.pk} if reverses else {}),
             **(audit_detail or {}),
         },
     )
 
 
-def _insert(tx: Transaction, postings: list[Posting]) -> None:
-    """Write the transaction row and its postings: two statements of plain SQL, the hot path
-    of every booking (the ORM's own insert costs as much again in Python)."""
-    ops = connection.ops
+_TX_INSERT = (
+    "INSERT INTO ledger_transaction (idempotency_key, request_hash, kind, created_at, "
+    "region_id, organization_id, actor_id, reverses_id, memo, digest) "
+)
+_POSTING_INSERT = (
+    "INSERT INTO ledger_posting (transaction_id, leg, asset, debit_id, credit_id, amount, "
+    "source, rule_version_id, digest) "
+)
+# One posting's values on PostgreSQL, typed: a parameter alone in VALUES has no type of its own.
+_PG_POSTING_VALUES = (
+    "(%s::smallint, %s::varchar, %s::bigint, %s::bigint, %s::bigint, %s::varchar, %s::bigint, "
+    "%s::varchar)"
+)
+
+
+def _insert(
+    tx: Transaction, postings: list[tuple[int, str, int, int, int, str, int | None, str]]
+) -> None:
+    """Write the transaction row and its postings: the hot path of every booking.
+
+    On PostgreSQL one statement (the transaction in a data-modifying WITH, the postings from
+    its new id), so one round trip; the database's triggers apply each posting to the balances
+    as before, and check at commit that the transaction balances. On SQLite two statements.
+    """
+    tx_params: list[Any] = [
+        tx.idempotency_key,
+        tx.request_hash,
+        tx.kind,
+        tx.created_at,
+        tx.region_id,
+        tx.organization_id,
+        tx.actor_id,
+        tx.reverses_id,
+        tx.memo,
+        tx.digest,
+    ]
+    if connection.vendor == "postgresql":
+        sql = (
+            f"WITH t AS ({_TX_INSERT}VALUES (%s, %s, %s, %s, %s, %s::bigint, %s::bigint, "  # noqa: S608 — placeholders only
+            "%s::bigint, %s, %s) RETURNING id, xid), "
+            f"p AS ({_POSTING_INSERT}SELECT t.id, v.* FROM t, (VALUES "
+            + ", ".join([_PG_POSTING_VALUES] * len(postings))
+            + ") AS v) SELECT id, xid FROM t"
+        )
+        rows = _pg_rows(sql, [*tx_params, *(value for p in postings for value in p)])
+        tx.pk, tx.xid = rows[0]
+        tx._state.adding = False
+        return
     with connection.cursor() as cursor:
+        tx_params[3] = connection.ops.adapt_datetimefield_value(tx.created_at)
         cursor.execute(
-            "INSERT INTO ledger_transaction (idempotency_key, request_hash, kind, created_at, "
-            "region_id, organization_id, actor_id, reverses_id, memo, digest) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            [
-                tx.idempotency_key,
-                tx.request_hash,
-                tx.kind,
-                ops.adapt_datetimefield_value(tx.created_at),
-                tx.region_id,
-                tx.organization_id,
-                tx.actor_id,
-                tx.reverses_id,
-                tx.memo,
-                tx.digest,
-            ],
+            _TX_INSERT + "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id", tx_params
         )
         tx.pk = cursor.fetchone()[0]
         tx._state.adding = False
-        values, params = [], []
-        for p in postings:
-            p.transaction = tx
-            values.append("(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
-            params += [
-                tx.pk,
-                p.leg,
-                p.asset,
-                p.debit_id,
-                p.credit_id,
-                p.amount,
-                p.source,
-                p.rule_version_id,
-                p.digest,
-            ]
+        posting_params: list[Any] = [value for p in postings for value in (tx.pk, *p)]
         cursor.execute(
-            "INSERT INTO ledger_posting (transaction_id, leg, asset, debit_id, credit_id, amount, "  # noqa: S608 — placeholders only
-            "source, rule_version_id, digest) VALUES " + ", ".join(values),
-            params,
+            _POSTING_INSERT
+            + "VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(postings)),
+            posting_params,
         )
 
 
@@ -987,22 +1108,27 @@ def timebank_deposit(
         "quantity": quantity,
         "organization": organization.pk if organization else None,
     }
-    if (done := replay(key, request)) is not None:
-        return done
     policy = timebank_policy_for(region_code)
+    mint = mint_account(policy.region_id, Asset.TIME_MINUTES)
+    fund = fund_account(policy.region_id, Asset.TIME_MINUTES)
+    own = user_account(member, Asset.TIME_MINUTES)
+    # Row locks on the issuer's, the member's and the fund's accounts, in pk order, with the
+    # replay check; the member's lock also serialises the cap check below.
+    done, locked = replay_and_lock(key, request, [mint, own, fund])
+    if done is not None:
+        return done
     if policy.priced_items and item_code:
-        item = TimeBankItem.objects.filter(
-            region_id__in=ancestor_codes(region_code), code=item_code
-        ).first()
+        # The nearest region's price wins (longest code), as on the members' price list.
+        item = (
+            TimeBankItem.objects.filter(region_id__in=ancestor_codes(region_code), code=item_code)
+            .order_by("-region_id")
+            .first()
+        )
         if item is None:
             raise errors.ItemUnknown()
         credit = item.minutes * _positive_minutes(quantity)
     else:
         credit = _positive_minutes(minutes)
-    mint = mint_account(policy.region_id, Asset.TIME_MINUTES)
-    fund = fund_account(policy.region_id, Asset.TIME_MINUTES)
-    own = user_account(member, Asset.TIME_MINUTES)
-    locked = lock_accounts([mint, own, fund])
     legs = [Leg(mint, own, credit, source)]
     excess = locked[own].balance + credit - policy.cap_minutes
     if excess > 0:
@@ -1055,19 +1181,20 @@ def timebank_withdraw(
         "note": note,
         "relative": relative.pk if relative else None,
     }
-    if (done := replay(key, request)) is not None:
+    policy = timebank_policy_for(region_code)
+    own = user_account(member, Asset.TIME_MINUTES)
+    mint = mint_account(policy.region_id, Asset.TIME_MINUTES)
+    # Row locks on the member's and the issuer's accounts, in pk order, with the replay check.
+    done, locked = replay_and_lock(key, request, [own, mint])
+    if done is not None:
         return Withdrawal.objects.get(transaction=done)
     _positive_minutes(minutes)
     if relative is not None and (relative.member_id != member.pk or relative.removed_at):
         raise errors.LedgerRefused(
             _("This person is not one of your registered relatives."), code="not_a_relative"
         )
-    policy = timebank_policy_for(region_code)
     birth = relative.birth_date if relative else member_birth_date(member)
     _check_age(birth, policy, timezone.localdate())
-    own = user_account(member, Asset.TIME_MINUTES)
-    mint = mint_account(policy.region_id, Asset.TIME_MINUTES)
-    locked = lock_accounts([own, mint])
     source = f"withdrawal:{key[:60]}"
     made: list[Withdrawal] = []
 
@@ -1129,19 +1256,20 @@ def timebank_transfer(
     """Give credit to a registered direct relative who has an account of their own."""
     check_key(key)
     request = {"op": "transfer", "member": member.pk, "relative": relative.pk, "minutes": minutes}
-    if (done := replay(key, request)) is not None:
-        return done
-    _positive_minutes(minutes)
-    if (
-        relative.member_id != member.pk
-        or relative.removed_at is not None
-        or not relative.is_direct
-        or relative.account_user_id is None
-    ):
+    if relative.account_user_id is None:
+        if (done := replay(key, request)) is not None:
+            return done
+        _positive_minutes(minutes)
         raise errors.NotADirectRelative()
     own = user_account(member, Asset.TIME_MINUTES)
     theirs = user_account(relative.account_user_id, Asset.TIME_MINUTES)
-    locked = lock_accounts([own, theirs])
+    # Row locks on both accounts, in pk order (lock_accounts), with the replay check.
+    done, locked = replay_and_lock(key, request, [own, theirs])
+    if done is not None:
+        return done
+    _positive_minutes(minutes)
+    if relative.member_id != member.pk or relative.removed_at is not None or not relative.is_direct:
+        raise errors.NotADirectRelative()
     return book(
         kind=TransactionKind.TRANSFER,
         key=key,
@@ -1174,20 +1302,21 @@ def timebank_donate(
         "minutes": minutes,
         "elder": elder.pk if elder else None,
     }
-    if (done := replay(key, request)) is not None:
-        return done
-    _positive_minutes(minutes)
     own = user_account(member, Asset.TIME_MINUTES)
     if elder is not None:
-        if not elder.active or elder.user_id == member.pk:
-            raise errors.NotEligible()
         target = user_account(elder.user_id, Asset.TIME_MINUTES)
         source = f"elder:{elder.pk}"
     else:
         policy = timebank_policy_for(region_code)
         target = fund_account(policy.region_id, Asset.TIME_MINUTES)
         source = f"fund:{policy.region_id}"
-    locked = lock_accounts([own, target])
+    # Row locks on both accounts, in pk order, with the replay check.
+    done, locked = replay_and_lock(key, request, [own, target])
+    if done is not None:
+        return done
+    _positive_minutes(minutes)
+    if elder is not None and (not elder.active or elder.user_id == member.pk):
+        raise errors.NotEligible()
     return book(
         kind=TransactionKind.DONATION,
         key=key,

@@ -211,6 +211,14 @@ def _merge(
     instance: Instance, outputs: list[_JobOutput], comps: Components | None, n_jobs: int
 ) -> Merged:
     m = instance.n_tasks
+    if (
+        len(outputs) == 1
+        and outputs[0].volunteers.size == instance.n_volunteers
+        and outputs[0].tasks.size == m
+    ):
+        # One job over the whole instance (sorted, distinct indices of full length are the
+        # identity): its result is already in the instance's indices and order.
+        return _whole(outputs[0], comps, n_jobs)
     n_eligible = np.zeros(m, np.int64)
     unfilled: list[Unfilled] = []
     seconds: dict[str, float] = {}
@@ -236,15 +244,7 @@ def _merge(
     order = np.lexsort((volunteer, task))
     assigned = np.bincount(task, minlength=m).astype(np.int64)
     unfilled.sort(key=lambda u: u.task)
-    counts["jobs"] = n_jobs
-    if comps is not None:  # not computed for instances small enough to be one job
-        counts["components"] = comps.count
-        counts["largest_component_volunteers"] = (
-            int(np.bincount(comps.volunteer, minlength=1).max()) if comps.volunteer.size else 0
-        )
-        counts["largest_component_tasks"] = (
-            int(np.bincount(comps.task, minlength=1).max()) if comps.task.size else 0
-        )
+    _count_parts(counts, comps, n_jobs)
     return Merged(
         volunteer=volunteer[order],
         task=task[order],
@@ -255,4 +255,34 @@ def _merge(
         seconds=seconds,
         counts=counts,
         worker_peak_rss_bytes=max((o.peak_rss_bytes for o in outputs), default=0),
+    )
+
+
+def _count_parts(counts: dict[str, int], comps: Components | None, n_jobs: int) -> None:
+    counts["jobs"] = n_jobs
+    if comps is not None:  # not computed for instances small enough to be one job
+        counts["components"] = comps.count
+        counts["largest_component_volunteers"] = (
+            int(np.bincount(comps.volunteer, minlength=1).max()) if comps.volunteer.size else 0
+        )
+        counts["largest_component_tasks"] = (
+            int(np.bincount(comps.task, minlength=1).max()) if comps.task.size else 0
+        )
+
+
+def _whole(out: _JobOutput, comps: Components | None, n_jobs: int) -> Merged:
+    """The merge of a single job that covered the whole instance: nothing to re-index."""
+    r = out.result
+    counts = dict(r.counts)
+    _count_parts(counts, comps, n_jobs)
+    return Merged(
+        volunteer=r.volunteer,
+        task=r.task,
+        utility=r.utility,
+        assigned_per_task=r.assigned_per_task,
+        n_eligible=r.n_eligible,
+        unfilled=list(r.unfilled),
+        seconds=dict(r.seconds),
+        counts=counts,
+        worker_peak_rss_bytes=out.peak_rss_bytes,
     )

@@ -33,6 +33,12 @@ from .objective import CANONICAL, NUM_SLOTS, Weights, base_utility, distance_km
 #: are always settled together, so the settle batch may exceed _SETTLE_PAIRS by one slot).
 _TASK_CHUNK = 8192
 
+#: Eligible pairs of small slots scored together. A batch's arrays stay under 100 kB, below
+#: the C allocator's 128 kB threshold for giving memory back to the system: larger batches
+#: fault their pages in afresh on every call (measured at S: a thousand page faults and twice
+#: the time at 16,384 pairs or more), smaller ones pay more numpy calls.
+_SCORE_PAIRS = 8192
+
 #: A slot with at most this many (task, volunteer) combinations is joined by computing every
 #: distance instead of through KD-trees.
 _DENSE_PAIRS = 200_000
@@ -159,13 +165,90 @@ def top_per_task(
         return keep
     idx = np.flatnonzero(over[task])
     sub_task = task[idx]
-    order = np.argsort(_descending_key(sub_task, utility[idx]))
+    key = _descending_key(sub_task, utility[idx])
+    # Sorting the keys (not their positions) is several times faster; each over-budget task
+    # then keeps the keys up to its budget-th. Only when that key is shared by the next one (a
+    # tie in float32 utility) could it keep too many: then rank by positions, as below.
+    ordered = np.sort(key)
+    tasks_over = np.flatnonzero(over)
+    last = np.searchsorted(ordered, tasks_over.astype(np.int64) << np.int64(32))
+    last += budget[tasks_over] - 1
+    if not np.any(ordered[last] == ordered[last + 1]):
+        limit = np.zeros(budget.shape[0], np.int64)
+        limit[tasks_over] = ordered[last]
+        keep[idx[key > limit[sub_task]]] = False
+        return keep
+    order = np.argsort(key)
     sorted_task = sub_task[order]
     group_start = np.flatnonzero(np.r_[True, sorted_task[1:] != sorted_task[:-1]])
     group_len = np.diff(np.r_[group_start, sorted_task.size])
     rank = np.arange(sorted_task.size) - np.repeat(group_start, group_len)
     keep[idx[order[rank >= budget[sorted_task]]]] = False
     return keep
+
+
+class _Scratch:
+    """Buffers for the all-distances join of small slots, reused from one slot to the next.
+
+    Fresh temporaries of a hundred kilobytes or more for every slot make the C allocator give
+    memory back to the system and fault it in again on the next slot: about a thousand page
+    faults per call at the benchmark's S scale, a third of candidate generation's time. One
+    set of buffers, grown to the largest block, touches its pages once.
+    """
+
+    __slots__ = ("ok", "passes", "size", "skills", "sq", "sq_y")
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def grow(self, size: int) -> None:
+        if size > self.size:
+            self.size = size
+            self.sq = np.empty(size)
+            self.sq_y = np.empty(size)
+            self.ok = np.empty(size, np.bool_)
+            self.skills = np.empty(size, np.uint32)
+            self.passes = np.empty(size, np.bool_)
+
+
+def _dense_join(
+    instance: Instance,
+    tasks: NDArray[np.int64],
+    vols: NDArray[np.int64],
+    radius: float,
+    scratch: _Scratch,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Pairs of ``tasks`` x ``vols`` within ``radius`` whose volunteer holds the required skills.
+
+    Every squared distance of the block is computed at once into ``scratch``; the skill test
+    runs on the same block before anything is gathered, so only eligible pairs (a half to a
+    third of those in range) are copied out. Pairs come out by task, then volunteer, in the
+    order of the two index arrays.
+    """
+    rows, cols = tasks.size, vols.size
+    n = rows * cols
+    scratch.grow(n)
+    sq = scratch.sq[:n].reshape(rows, cols)
+    sq_y = scratch.sq_y[:n].reshape(rows, cols)
+    ok = scratch.ok[:n].reshape(rows, cols)
+    vxy = instance.volunteer_xy_km[vols]
+    txy = instance.task_xy_km[tasks]
+    np.subtract.outer(txy[:, 0], vxy[:, 0], out=sq)
+    np.multiply(sq, sq, out=sq)
+    np.subtract.outer(txy[:, 1], vxy[:, 1], out=sq_y)
+    np.multiply(sq_y, sq_y, out=sq_y)
+    np.add(sq, sq_y, out=sq)
+    np.less_equal(sq, radius * radius, out=ok)
+    required = instance.task_skills[tasks]
+    if required.any():
+        missing = scratch.skills[:n].reshape(rows, cols)
+        passes = scratch.passes[:n].reshape(rows, cols)
+        np.bitwise_and.outer(required, ~instance.volunteer_skills[vols], out=missing)
+        np.equal(missing, 0, out=passes)
+        np.logical_and(ok, passes, out=ok)
+    flat = np.flatnonzero(ok)
+    row = flat // cols
+    return tasks[row], vols[flat - row * cols], np.sqrt(sq.ravel()[flat])
 
 
 def find_candidates(
@@ -205,18 +288,17 @@ def find_candidates(
     ] = []
     raw: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
     pending = 0
+    scratch = _Scratch()
 
-    def settle() -> None:
-        """Filter, score and prune the raw in-range pairs gathered so far."""
-        t = np.concatenate([r[0] for r in raw])
-        v = np.concatenate([r[1] for r in raw])
-        d = np.concatenate([r[2] for r in raw])
-        raw.clear()
-        ok = np.flatnonzero(has_skills(instance.volunteer_skills[v], instance.task_skills[t]))
-        t, v, d = t[ok], v[ok], d[ok]
-        # The tree's distance may differ from distance_km() in the last bit; only pairs within
-        # that margin of the limit are re-measured, so the limit is applied with the formula
-        # the checker uses.
+    def score(t: NDArray[np.int64], v: NDArray[np.int64], d: NDArray[np.float64]) -> None:
+        """Apply the exact distance limit, score and prune pairs that passed the skill test.
+
+        All pairs of a task arrive in the same call (a task sits in one slot, and a slot is
+        settled whole), so pruning call by call is the same as pruning the whole graph.
+        """
+        # The tree's (or the block's) distance may differ from distance_km() in the last bit;
+        # only pairs within that margin of the limit are re-measured, so the limit is applied
+        # with the formula the checker uses.
         edge = np.flatnonzero(d > instance.max_km * (1.0 - 1e-9))
         if edge.size:
             d[edge] = distance_km(instance.volunteer_xy_km[v[edge]], instance.task_xy_km[t[edge]])
@@ -236,12 +318,30 @@ def find_candidates(
                 t, v, d, u = t[positive], v[positive], d[positive], u[positive]
                 counts = np.bincount(t, minlength=m)
         if budget is not None:
-            # All pairs of a task are settled together (a task sits in one slot and one query
-            # batch), so pruning batch by batch is the same as pruning the whole graph.
             keep = top_per_task(t, u, budget, counts)
             if not keep.all():
                 t, v, d, u = t[keep], v[keep], d[keep], u[keep]
         parts.append((t, v, d, u))
+
+    dense: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
+    dense_pending = 0
+
+    def flush_dense() -> None:
+        """Score the eligible pairs of the small slots joined so far."""
+        if len(dense) == 1:
+            score(*dense[0])
+        else:
+            score(*(np.concatenate([d[k] for d in dense]) for k in range(3)))
+        dense.clear()
+
+    def settle() -> None:
+        """Skill-test and score the raw in-range pairs the KD-trees returned so far."""
+        t = np.concatenate([r[0] for r in raw])
+        v = np.concatenate([r[1] for r in raw])
+        d = np.concatenate([r[2] for r in raw])
+        raw.clear()
+        ok = np.flatnonzero(has_skills(instance.volunteer_skills[v], instance.task_skills[t]))
+        score(t[ok], v[ok], d[ok])
 
     for slot in range(NUM_SLOTS):
         tasks_here = np.flatnonzero(active_task & (instance.task_slot == slot))
@@ -252,29 +352,28 @@ def find_candidates(
             continue
         if tasks_here.size * vols_here.size <= _DENSE_PAIRS:
             # A small slot: one block of all distances is cheaper than building two trees.
-            vxy = instance.volunteer_xy_km[vols_here]
-            txy = instance.task_xy_km[tasks_here]
-            dx = txy[:, 0, None] - vxy[None, :, 0]
-            dy = txy[:, 1, None] - vxy[None, :, 1]
-            sq = dx * dx + dy * dy
-            i, j = np.nonzero(sq <= radius * radius)
-            raw.append((tasks_here[i], vols_here[j], np.sqrt(sq[i, j])))
-            pending += i.size
-        else:
-            vol_tree = cKDTree(instance.volunteer_xy_km[vols_here], **TREE_OPTIONS)
-            for start in range(0, tasks_here.size, _TASK_CHUNK):
-                chunk = tasks_here[start : start + _TASK_CHUNK]
-                task_tree = cKDTree(instance.task_xy_km[chunk], **TREE_OPTIONS)
-                near = task_tree.sparse_distance_matrix(vol_tree, radius, output_type="ndarray")
-                raw.append((chunk[near["i"]], vols_here[near["j"]], near["v"]))
-                pending += near.shape[0]
-        # Settling in batches rather than per slot keeps the number of numpy calls low on
-        # small instances and the memory of raw pairs bounded on large ones.
+            dense.append(_dense_join(instance, tasks_here, vols_here, radius, scratch))
+            dense_pending += dense[-1][0].size
+            if dense_pending >= _SCORE_PAIRS:
+                flush_dense()
+                dense_pending = 0
+            continue
+        vol_tree = cKDTree(instance.volunteer_xy_km[vols_here], **TREE_OPTIONS)
+        for start in range(0, tasks_here.size, _TASK_CHUNK):
+            chunk = tasks_here[start : start + _TASK_CHUNK]
+            task_tree = cKDTree(instance.task_xy_km[chunk], **TREE_OPTIONS)
+            near = task_tree.sparse_distance_matrix(vol_tree, radius, output_type="ndarray")
+            raw.append((chunk[near["i"]], vols_here[near["j"]], near["v"]))
+            pending += near.shape[0]
+        # The trees' raw pairs are settled in batches rather than per slot: few numpy calls
+        # on mid-size instances, bounded memory for the raw pairs on large ones.
         if pending >= _SETTLE_PAIRS:
             settle()
             pending = 0
     if raw:
         settle()
+    if dense:
+        flush_dense()
 
     if not parts:
         return empty

@@ -322,6 +322,10 @@ def unfilled_tasks(
     return out
 
 
+#: Above this many (task, volunteer) combinations the funnels use KD-trees.
+_DENSE_FUNNEL_PAIRS = 200_000
+
+
 def _funnels(
     instance: Instance, tasks: NDArray[np.int64]
 ) -> dict[int, tuple[UnfilledReason, dict[str, int]]]:
@@ -332,6 +336,19 @@ def _funnels(
     if instance.n_volunteers == 0:
         counts["within_reach"] = np.zeros(k, np.int64)
         row = v = np.zeros(0, np.int64)
+    elif k * instance.n_volunteers <= _DENSE_FUNNEL_PAIRS:
+        # Few tasks (the usual case): every distance at once costs less than two trees.
+        txy = instance.task_xy_km[tasks]
+        dx = txy[:, 0, None] - instance.volunteer_xy_km[None, :, 0]
+        dy = txy[:, 1, None] - instance.volunteer_xy_km[None, :, 1]
+        dx *= dx
+        dy *= dy
+        dx += dy
+        row, v = np.nonzero(dx <= search_radius(instance.max_km) ** 2)
+        # The limit itself with the checker's formula, on the few pairs in range.
+        d = distance_km(instance.volunteer_xy_km[v], txy[row])
+        keep = d <= instance.max_km
+        row, v = row[keep], v[keep]
     else:
         vol_tree = cKDTree(instance.volunteer_xy_km, **TREE_OPTIONS)
         task_tree = cKDTree(instance.task_xy_km[tasks], **TREE_OPTIONS)

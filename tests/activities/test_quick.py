@@ -1,0 +1,615 @@
+"""The quick paths of an app's check-in and sign-up (one statement, three statements) give the
+same answers as the full services: the same session or sign-up on success, and on every
+refusal the same status, code and message, because they step aside and the full service
+answers. On SQLite the quick paths always step aside; the tests then compare the full path
+with itself and still check every answer. Query counts are checked on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django.utils.translation import override
+
+from tests.activities.fixtures import NOW, at, first_shift, new_volunteer
+from tests.factories import make_user
+from zhiyuan.accounts.models import ApiToken
+from zhiyuan.accounts.roles import Role
+from zhiyuan.accounts.services import token_create, token_revoke
+from zhiyuan.activities import services
+from zhiyuan.activities.models import (
+    Activity,
+    ActivityAudit,
+    ActivityStatus,
+    Approval,
+    ServiceSession,
+    Shift,
+    Signup,
+    SignupStatus,
+)
+from zhiyuan.core.models import AuditEvent
+from zhiyuan.people.models import (
+    Identity,
+    ProfileStatus,
+    Qualification,
+    QualificationKind,
+    Skill,
+)
+from zhiyuan.safeguards.models import (
+    AgreementTemplate,
+    InsurancePolicy,
+    InsuredPerson,
+    SanctionKind,
+)
+from zhiyuan.safeguards.selectors import agreement_current_version
+from zhiyuan.safeguards.services import (
+    agreement_accept,
+    agreement_template_create,
+    sanction_impose,
+)
+
+pytestmark = pytest.mark.django_db
+CHECKINS = "/api/v1/activities/checkins"
+
+
+class Paths:
+    """Runs requests with the quick paths on (and records whether they acted) or off."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+        self.acted: list[bool] = []
+        self.originals = {
+            "checkin_scan_by_token": services.checkin_scan_by_token,
+            "signup_create_by_token": services.signup_create_by_token,
+        }
+
+    def quick(self) -> None:
+        for name, original in self.originals.items():
+
+            def spy(*, _original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+                result = _original(**kwargs)
+                self.acted.append(result is not None)
+                return result
+
+            self.monkeypatch.setattr(services, name, spy)
+
+    def full(self) -> None:
+        for name in self.originals:
+            self.monkeypatch.setattr(services, name, lambda **kwargs: None)
+
+
+@pytest.fixture
+def paths(monkeypatch: pytest.MonkeyPatch) -> Paths:
+    return Paths(monkeypatch)
+
+
+def bearer(user: Any) -> dict[str, str]:
+    _, key = token_create(user=user, name="phone")
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+def post(client: Client, url: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    with override("en"):
+        return client.post(url, json.dumps(body), content_type="application/json", **headers)
+
+
+def answer(response: Any) -> tuple[int, dict[str, Any]]:
+    """Status and body, without the row id (two people get two rows)."""
+    body = dict(response.json())  # a copy: the client keeps the decoded body
+    body.pop("id", None)
+    return response.status_code, body
+
+
+def quick_acts() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- check-in ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gate(make_activity, community, frozen_clock) -> dict[str, Any]:
+    """One shift at 9:00 with seats for everyone here, the clock at 8:55 on the day."""
+    shift = first_shift(make_activity(capacity=10))
+    people = [new_volunteer(community) for _ in range(2)]
+    for person in people:
+        services.signup_create(shift=shift, volunteer=person)
+    frozen_clock.move_to(at(4, 8, 55))
+    return {"shift": shift, "people": people, "code": services.checkin_code(shift)}
+
+
+def test_a_quick_checkin_is_the_full_one_and_replays_find_it(client, gate, paths):
+    quick_person, full_person = gate["people"]
+    body = {"code": gate["code"], "client_at": "2026-03-04T08:54:00+08:00"}
+    paths.quick()
+    quick_headers = bearer(quick_person)
+    first = post(client, CHECKINS, body, quick_headers)
+    replays = [post(client, CHECKINS, body, quick_headers) for _ in range(100)]
+    assert paths.acted == [quick_acts()] * 101
+    paths.full()
+    full_headers = bearer(full_person)
+    full_first = post(client, CHECKINS, body, full_headers)
+    full_again = post(client, CHECKINS, body, full_headers)
+    assert answer(first) == answer(full_first)
+    assert first.status_code == 201 and first.json()["checkin_method"] == "qr"
+    assert all(answer(r) == answer(full_again) for r in replays)
+    assert all(r.json()["id"] == first.json()["id"] for r in replays)
+    assert first["Content-Type"] == full_first["Content-Type"]
+    quick_row = ServiceSession.objects.get(volunteer=quick_person)
+    full_row = ServiceSession.objects.get(volunteer=full_person)
+    fields = [
+        "shift_id",
+        "need_key",
+        "organization_id",
+        "checked_in_at",
+        "client_checked_in_at",
+        "checkin_method",
+        "checkin_evidence",
+        "checked_out_at",
+        "checkout_method",
+        "checkout_evidence",
+        "flags",
+    ]
+    assert [getattr(quick_row, f) for f in fields] == [getattr(full_row, f) for f in fields]
+    assert quick_row.client_checked_in_at == at(4, 8, 54)
+    assert ServiceSession.objects.count() == 2
+
+
+def _refusal_cases() -> list[str]:
+    return [
+        "expired",
+        "forged",
+        "malformed",
+        "other_activity",
+        "waitlisted",
+        "too_early",
+        "over",
+        "cancelled",
+        "revoked_token",
+        "expired_token",
+        "inactive_user",
+        "not_a_volunteer",
+        "no_token",
+        "missing",
+        "invalid_body",
+    ]
+
+
+def _checkin_case(
+    case: str, gate: dict[str, Any], make_activity: Any, community: Any, frozen_clock: Any
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Make the situation ``case`` for a new seated person; their body and headers."""
+    shift = gate["shift"]
+    person = new_volunteer(community)
+    services.signup_create(shift=shift, volunteer=person)
+    headers = bearer(person)
+    code = services.checkin_code(shift)
+    body: dict[str, Any] = {"code": code}
+    if case == "expired":
+        body["code"] = services.checkin_code(shift, timezone.now() - dt.timedelta(minutes=2))
+    elif case == "forged":
+        body["code"] = code.rsplit(".", 1)[0] + ".AAAAAAAAAAAAAAAA"
+    elif case == "malformed":
+        body["code"] = "hello"
+    elif case == "other_activity":
+        body["code"] = services.checkin_code(first_shift(make_activity(title="别的活动")))
+    elif case == "waitlisted":
+        Signup.objects.filter(volunteer=person).update(status=SignupStatus.WAITLISTED)
+    elif case == "too_early":
+        Shift.objects.filter(pk=shift.pk).update(starts_at=at(4, 11), ends_at=at(4, 13))
+    elif case == "over":
+        Shift.objects.filter(pk=shift.pk).update(starts_at=at(4, 7), ends_at=at(4, 8))
+    elif case == "cancelled":
+        Activity.objects.filter(pk=shift.activity_id).update(status=ActivityStatus.CANCELLED)
+    elif case == "revoked_token":
+        token = ApiToken.objects.filter(user=person).get()
+        token_revoke(token=token, user=person)
+    elif case == "expired_token":
+        ApiToken.objects.filter(user=person).update(expires_at=timezone.now())
+    elif case == "inactive_user":
+        type(person).objects.filter(pk=person.pk).update(is_active=False)
+    elif case == "not_a_volunteer":
+        headers = bearer(make_user(Role.RESIDENT, region=community))
+    elif case == "no_token":
+        headers = {}
+    elif case == "missing":
+        body = {"client_at": "2026-03-04T08:54:00+08:00"}
+    elif case == "invalid_body":
+        body = {"code": code, "client_at": "yesterday"}
+    return body, headers
+
+
+@pytest.mark.parametrize("case", _refusal_cases())
+def test_every_checkin_refusal_is_the_full_services(
+    client, gate, paths, case, make_activity, community, frozen_clock
+):
+    answers = []
+    for run in (paths.quick, paths.full):
+        run()
+        body, headers = _checkin_case(case, gate, make_activity, community, frozen_clock)
+        refusals = AuditEvent.objects.count()
+        answers.append(
+            (answer(post(client, CHECKINS, body, headers)), AuditEvent.objects.count() - refusals)
+        )
+        # Undo what the case changed on the shared shift, for the second run.
+        Shift.objects.filter(pk=gate["shift"].pk).update(starts_at=at(4, 9), ends_at=at(4, 12))
+        Activity.objects.filter(pk=gate["shift"].activity_id).update(
+            status=ActivityStatus.PUBLISHED
+        )
+    assert answers[0] == answers[1]
+    (status, body), _ = answers[0]
+    assert status in (401, 403, 422)
+    assert set(paths.acted) <= {False}
+    expected = {
+        "expired": "expired",
+        "forged": "forged",
+        "malformed": "malformed",
+        "other_activity": "not_signed_up",
+        "waitlisted": "not_signed_up",
+        "too_early": "too_early",
+        "over": "over",
+        "cancelled": "closed",
+        "revoked_token": "unauthenticated",
+        "expired_token": "unauthenticated",
+        "inactive_user": "unauthenticated",
+        "not_a_volunteer": "forbidden",
+        "no_token": "unauthenticated",
+        "missing": "missing",
+        "invalid_body": "invalid",
+    }
+    assert body["code"] == expected[case]
+    assert ServiceSession.objects.count() == 0
+
+
+def test_a_refused_code_is_explained_in_the_persons_language(client, gate, paths):
+    paths.quick()
+    headers = bearer(gate["people"][0])
+    forged = json.dumps({"code": gate["code"].rsplit(".", 1)[0] + ".AAAAAAAAAAAAAAAA"})
+    said = {
+        language: client.post(
+            CHECKINS,
+            forged,
+            content_type="application/json",
+            HTTP_ACCEPT_LANGUAGE=language,
+            **headers,
+        ).json()
+        for language in ("en", "zh-hans")
+    }
+    assert said["en"]["code"] == said["zh-hans"]["code"] == "forged"
+    assert said["en"]["message"] == "This is not a genuine check-in code."
+    assert said["zh-hans"]["message"] == "这不是有效的签到码。"
+    assert AuditEvent.objects.filter(action=ActivityAudit.CHECKIN_REFUSED).count() == 2
+
+
+def test_revoking_a_token_stops_quick_checkins_at_once(client, gate, paths):
+    paths.quick()
+    person = gate["people"][0]
+    headers = bearer(person)
+    assert post(client, CHECKINS, {"code": gate["code"]}, headers).status_code == 201
+    token_revoke(token=ApiToken.objects.get(user=person, name="phone"), user=person)
+    again = post(client, CHECKINS, {"code": gate["code"]}, headers)
+    assert again.status_code == 401 and again.json()["code"] == "unauthenticated"
+
+
+def test_a_shift_moved_by_the_organiser_is_seen_at_once(client, gate, paths):
+    paths.quick()
+    headers = bearer(gate["people"][0])
+    Shift.objects.filter(pk=gate["shift"].pk).update(starts_at=at(4, 14), ends_at=at(4, 16))
+    moved = post(client, CHECKINS, {"code": gate["code"]}, headers)
+    assert moved.status_code == 422 and moved.json()["code"] == "too_early"
+    Shift.objects.filter(pk=gate["shift"].pk).update(starts_at=at(4, 9), ends_at=at(4, 12))
+    assert post(client, CHECKINS, {"code": gate["code"]}, headers).status_code == 201
+
+
+def test_geofenced_and_session_checkins_still_go_the_full_way(client, gate, paths):
+    paths.quick()
+    person = gate["people"][0]
+    located = post(
+        client,
+        CHECKINS,
+        {
+            "shift": gate["shift"].pk,
+            "lat": gate["shift"].activity.lat,
+            "lng": gate["shift"].activity.lng,
+        },
+        bearer(person),
+    )
+    assert located.status_code == 201 and located.json()["checkin_method"] == "geofence"
+    client.force_login(gate["people"][1])
+    by_session = client.post(
+        CHECKINS, json.dumps({"code": gate["code"]}), content_type="application/json"
+    )
+    assert by_session.status_code == 201 and by_session.json()["checkin_method"] == "qr"
+
+
+@pytest.mark.postgres
+def test_a_quick_checkin_is_one_statement(client, gate, paths):
+    paths.quick()
+    headers = bearer(gate["people"][0])
+    ApiToken.objects.update(last_used_at=NOW)  # as for a phone that used its token just now
+    for expected_status in (201, 200):
+        with CaptureQueriesContext(connection) as queries:
+            response = post(client, CHECKINS, {"code": gate["code"]}, headers)
+        assert response.status_code == expected_status
+        assert len(queries) == 1, [q["sql"][:80] for q in queries]
+    assert paths.acted == [True, True]
+
+
+# --- sign-up ----------------------------------------------------------------------------------
+
+
+def signups_url(shift: Shift) -> str:
+    return f"/api/v1/activities/shifts/{shift.pk}/signups"
+
+
+def test_a_quick_signup_is_the_full_one(client, make_activity, community, paths):
+    shift = first_shift(make_activity(capacity=10))
+    quick_person, full_person = new_volunteer(community), new_volunteer(community)
+    paths.quick()
+    quick_headers = bearer(quick_person)
+    quick = post(client, signups_url(shift), {"waitlist": True}, quick_headers)
+    again = post(client, signups_url(shift), {}, quick_headers)
+    assert paths.acted == [quick_acts(), False]  # the second finds the first, the full way
+    paths.full()
+    full = post(client, signups_url(shift), {"waitlist": True}, bearer(full_person))
+    assert answer(quick) == answer(full)
+    assert quick.status_code == 201 and quick.json()["status"] == SignupStatus.CONFIRMED
+    assert again.status_code == 201 and again.json()["id"] == quick.json()["id"]
+    rows = {s.volunteer_id: s for s in Signup.objects.filter(shift=shift)}
+    fields = ["status", "created_at", "signed_up_by_id", "team_id", "decided_at", "late_cancel"]
+    assert [getattr(rows[quick_person.pk], f) for f in fields[:1] + fields[3:]] == [
+        getattr(rows[full_person.pk], f) for f in fields[:1] + fields[3:]
+    ]
+    assert rows[quick_person.pk].signed_up_by_id == quick_person.pk
+    shift.refresh_from_db()
+    assert shift.seats_taken == 2
+    audits = AuditEvent.objects.filter(action=ActivityAudit.SIGNED_UP).order_by("id")
+    assert [(a.actor_id, a.object_type, a.detail) for a in audits] == [
+        (quick_person.pk, "activities.signup", {"shift": shift.pk, "status": "confirmed"}),
+        (full_person.pk, "activities.signup", {"shift": shift.pk, "status": "confirmed"}),
+    ]
+    assert audits[0].object_id == str(rows[quick_person.pk].pk)
+
+
+def test_a_quick_signup_joins_the_waitlist_when_full(client, make_activity, community, paths):
+    shift = first_shift(make_activity(capacity=1))
+    services.signup_create(shift=shift, volunteer=new_volunteer(community))
+    paths.quick()
+    waiting = post(client, signups_url(shift), {"waitlist": True}, bearer(new_volunteer(community)))
+    refused = post(
+        client, signups_url(shift), {"waitlist": False}, bearer(new_volunteer(community))
+    )
+    paths.full()
+    full_waiting = post(client, signups_url(shift), {}, bearer(new_volunteer(community)))
+    assert answer(waiting) == answer(full_waiting)
+    assert waiting.json()["status"] == SignupStatus.WAITLISTED
+    assert refused.status_code == 422 and [r["code"] for r in refused.json()["reasons"]] == ["full"]
+    assert paths.acted == [quick_acts(), False]
+    shift.refresh_from_db()
+    assert shift.seats_taken == 1
+
+
+SIGNUP_CASES = [
+    "closed",
+    "draft",
+    "not_registered",
+    "not_active",
+    "sanction",
+    "age",
+    "age_unknown",
+    "skill_missing",
+    "qualification_missing",
+    "qualification_expired",
+    "no_insurance",
+    "not_named",
+    "agreement",
+    "clash",
+    "manual_approval",
+    "named_and_qualified",
+    "agreement_accepted",
+]
+
+
+def _signup_case(case: str, ctx: dict[str, Any]) -> tuple[Shift, Any]:
+    """A new activity and a new person in the situation ``case``."""
+    make, community, org, organiser = ctx["make"], ctx["community"], ctx["org"], ctx["organiser"]
+    fields: dict[str, Any] = {}
+    birth = "19900101"
+    if case in ("age", "age_unknown"):
+        fields["no_minors"] = True
+        birth = "20100301"
+    if case == "skill_missing":
+        skill, _ = Skill.objects.get_or_create(
+            code="first-aid", defaults={"name_zh": "应急救护", "name_en": "First aid"}
+        )
+        fields["skills"] = [skill]
+    if case in ("qualification_missing", "qualification_expired", "named_and_qualified"):
+        fields["qualifications"] = [QualificationKind.FIRST_AID]
+    if case in ("agreement", "agreement_accepted"):
+        if not AgreementTemplate.objects.filter(organization=org).exists():
+            agreement_template_create(
+                organization=org, title="服务协议", body="……", actor=organiser
+            )
+        fields["agreement_marked"] = True
+    if case == "manual_approval":
+        fields["approval"] = Approval.MANUAL
+    activity = make(publish=case != "draft", **fields)
+    shift = first_shift(activity)
+    if case == "not_registered":
+        person = make_user(Role.VOLUNTEER, region=community)
+    elif case == "not_active":
+        person = new_volunteer(community, status=ProfileStatus.AWAITING_GUARDIAN)
+    else:
+        person = new_volunteer(community, birth=birth)
+    if case == "age_unknown":
+        Identity.objects.filter(user=person).delete()
+    if case in ("qualification_expired", "named_and_qualified"):
+        Qualification.objects.create(
+            profile=person.volunteer,
+            kind=QualificationKind.FIRST_AID,
+            issuer="北京市红十字会",
+            valid_until=dt.date(2026, 3, 1) if case == "qualification_expired" else None,
+        )
+    if case == "sanction":
+        sanction_impose(
+            party=person,
+            kind=SanctionKind.SUSPENSION,
+            reason="多次无故缺席",
+            ends_at=NOW + dt.timedelta(days=10),
+            actor=ctx["region_admin"],
+        )
+    if case == "closed":
+        Shift.objects.filter(pk=shift.pk).update(starts_at=at(2, 8), ends_at=at(4, 12))
+    if case == "no_insurance":
+        InsurancePolicy.objects.update(activity_types=["medical"])
+    if case in ("not_named", "named_and_qualified"):
+        InsurancePolicy.objects.update(basis="named")
+        if case == "named_and_qualified":
+            InsuredPerson.objects.create(policy=InsurancePolicy.objects.get(), user=person)
+    if case == "clash":
+        other = make(title="另一项活动", insurance_required=False)
+        services.signup_create(shift=first_shift(other), volunteer=person)
+    if case == "agreement_accepted":
+        template = activity.agreement
+        agreement_accept(
+            version=agreement_current_version(template), user=person, subject=activity.key
+        )
+    return shift, person
+
+
+@pytest.mark.parametrize("case", SIGNUP_CASES)
+def test_every_signup_answer_is_the_full_services(
+    client, make_activity, community, org, organiser, region_admin, paths, case
+):
+    ctx = {
+        "make": make_activity,
+        "community": community,
+        "org": org,
+        "organiser": organiser,
+        "region_admin": region_admin,
+    }
+    policy = InsurancePolicy.objects.get()
+    policy_basis, policy_types = policy.basis, policy.activity_types
+    answers = []
+    for run in (paths.quick, paths.full):
+        run()
+        shift, person = _signup_case(case, ctx)
+        headers = bearer(person)
+        before = AuditEvent.objects.count()
+        response = post(client, signups_url(shift), {"waitlist": True}, headers)
+        status, body = answer(response)
+        for key in ("shift", "activity", "starts_at", "ends_at"):
+            body.pop(key, None)  # each run has its own activity
+        if case == "sanction":  # and its own sanction, with its own number
+            body = json.loads(re.sub(r"第\d+号", "第N号", json.dumps(body, ensure_ascii=False)))
+        actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+        answers.append((status, body, actions[before:]))
+        InsurancePolicy.objects.update(basis=policy_basis, activity_types=policy_types)
+    assert answers[0] == answers[1]
+    quick_ok = case in ("named_and_qualified", "agreement_accepted")
+    assert paths.acted == [quick_ok and quick_acts()]
+    status, body, actions = answers[0]
+    if quick_ok:
+        assert (status, body["status"]) == (201, SignupStatus.CONFIRMED)
+        assert actions == [ActivityAudit.SIGNED_UP]
+    elif case == "manual_approval":
+        assert (status, body["status"]) == (201, SignupStatus.PENDING)
+    elif case == "draft":
+        assert status == 404
+    else:
+        expected = "no_insurance" if case == "not_named" else case
+        assert (status, [r["code"] for r in body["reasons"]]) == (422, [expected])
+        assert actions == [ActivityAudit.SIGNUP_REFUSED]
+
+
+@pytest.mark.postgres
+def test_a_quick_signup_is_three_statements_in_one_transaction(
+    client, make_activity, community, paths
+):
+    shift = first_shift(make_activity(capacity=10))
+    paths.quick()
+    person = new_volunteer(community)
+    headers = bearer(person)
+    ApiToken.objects.update(last_used_at=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        response = post(client, signups_url(shift), {"waitlist": True}, headers)
+    assert response.status_code == 201 and paths.acted == [True]
+    statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) == 3, statements
+    assert "FOR UPDATE OF u" in statements[0]
+    assert "seats_taken < capacity" in statements[1]
+    assert "core_auditevent" in statements[2]
+
+
+# --- races on PostgreSQL (real concurrent connections) ------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_quick_scans_make_one_checkin_and_all_answer_quickly(
+    make_activity, volunteer, frozen_clock
+):
+    from tests.activities.test_concurrency import race
+
+    shift = first_shift(make_activity())
+    services.signup_create(shift=shift, volunteer=volunteer)
+    _, key = token_create(user=volunteer, name="phone")
+    frozen_clock.move_to(at(4, 9, 0))
+    code = services.checkin_code(shift)
+    results = race([lambda: services.checkin_scan_by_token(token=key, code=code)] * 8)
+    # Those that waited on the first insert ran once more and found it: none fell back.
+    assert all(isinstance(r, services.FastCheckin) for r in results), results
+    assert [r.created for r in results].count(True) == 1
+    assert len({r.session_id for r in results}) == 1
+    assert ServiceSession.objects.filter(shift=shift).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_fifty_quick_and_full_signups_race_for_ten_seats(make_activity, community):
+    from tests.activities.test_concurrency import race
+
+    shift = first_shift(make_activity(capacity=10))
+    people = [new_volunteer(community) for _ in range(50)]
+    keys = [token_create(user=p, name="phone")[1] for p in people]
+
+    def quick_or_full(index: int) -> str:
+        if index % 2 == 0:
+            done = services.signup_create_by_token(token=keys[index], shift_id=shift.pk)
+            if done is not None:
+                return done.status
+        return services.signup_create(shift=shift, volunteer=people[index]).status
+
+    results = race([lambda i=i: quick_or_full(i) for i in range(50)])
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert results.count(SignupStatus.CONFIRMED) == 10
+    assert results.count(SignupStatus.WAITLISTED) == 40
+    shift.refresh_from_db()
+    assert shift.seats_taken == 10
+    assert Signup.objects.filter(shift=shift, status=SignupStatus.CONFIRMED).count() == 10
+    assert AuditEvent.objects.filter(action=ActivityAudit.SIGNED_UP).count() == 50
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_person_signing_up_twice_at_once_gets_one_signup(make_activity, volunteer):
+    from tests.activities.test_concurrency import race
+
+    shift = first_shift(make_activity(capacity=10))
+    _, key = token_create(user=volunteer, name="phone")
+    results = race(
+        [lambda: services.signup_create_by_token(token=key, shift_id=shift.pk)] * 4
+        + [lambda: services.signup_create(shift=shift, volunteer=volunteer)] * 4
+    )
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert Signup.objects.filter(shift=shift, volunteer=volunteer).count() == 1
+    shift.refresh_from_db()
+    assert shift.seats_taken == 1
