@@ -4,6 +4,7 @@ from ninja import NinjaAPI
 
 from zhiyuan.accounts.api import router as accounts_router
 from zhiyuan.activities.api import router as activities_router
+from zhiyuan.activities.api_extra import router as activities_extra_router
 from zhiyuan.core.api import AUTH, install_error_handlers
 from zhiyuan.core.audit_api import router as audit_router
 from zhiyuan.ledger.api import router as ledger_router
@@ -32,6 +33,7 @@ api.add_router("/organizations", organizations_router)
 api.add_router("/safeguards", safeguards_router)
 api.add_router("/audit", audit_router)
 api.add_router("/activities", activities_router)
+api.add_router("/activities", activities_extra_router)
 api.add_router("/records", records_router)
 api.add_router("/ledger", ledger_router)
 api.add_router("/store", store_router)

@@ -163,7 +163,7 @@ def test_publish_sign_up_scan_confirm_and_certify(live_server: Any, browser: Bro
         # Anyone holding the code sees the certificate, masked, and that it stands.
         visitor = phone(browser)
         visitor.goto(f"{base}/records/verify/")
-        visitor.get_by_label("验证码或证明编号").fill(certificate.short_code)
+        visitor.get_by_label("核验码").fill(certificate.short_code)
         visitor.get_by_role("button", name="查验证明").click()
         expect(visitor.get_by_role("status")).to_contain_text("此证明真实有效")
         expect(visitor.locator("dl.facts")).to_contain_text(certificate.number)
@@ -173,3 +173,19 @@ def test_publish_sign_up_scan_confirm_and_certify(live_server: Any, browser: Bro
         visitor.screenshot(path="var/e2e-certificate-verify.png")
         organiser.goto(f"{base}/activities/manage/shifts/{shift.pk}/qr/")
         organiser.screenshot(path="var/e2e-checkin-code.png")
+
+        # The organisation revokes it; the public check then says it no longer stands and
+        # why, in plain words, without the organiser's note.
+        organiser.goto(f"{base}/records/certificates/issued/")
+        organiser.locator(f"[data-certificate='{certificate.pk}']").get_by_role(
+            "link", name="撤销"
+        ).click()
+        organiser.get_by_label("撤销原因（公开核验页显示）").select_option(value="issued_in_error")
+        organiser.get_by_label("给志愿者和本组织的说明").fill("日期填错，另行开具")
+        organiser.get_by_role("button", name="撤销该证明").click()
+        expect(organiser.get_by_role("status")).to_contain_text("已撤销")
+        visitor.reload()
+        expect(visitor.get_by_role("status")).to_contain_text("此证明已失效")
+        expect(visitor.get_by_role("status")).to_contain_text("该证明系误开")
+        expect(visitor.locator("main")).not_to_contain_text("日期填错")
+        visitor.screenshot(path="var/e2e-certificate-revoked.png")

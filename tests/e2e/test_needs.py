@@ -177,3 +177,56 @@ def test_the_demo_accounts_run_the_loop(live_server: Any, browser: Browser) -> N
         resident.get_by_label("5 — 非常满意").check()
         resident.get_by_role("button", name="提交评价").click()
         expect(resident.locator("#need-state")).to_have_text("已评价")
+
+
+def test_a_member_spends_time_credit_for_his_mother_from_a_phone(
+    live_server: Any, browser: Browser
+) -> None:
+    """The time bank through the needs flow: the member posts for his registered mother, the
+    credit is held; the mother cancels before service and the credit comes back."""
+    from zhiyuan.ledger.models import Relation
+    from zhiyuan.ledger.selectors import balances_of
+    from zhiyuan.ledger.services import ledger_import_opening_balance, relative_register
+
+    people = setup_people()
+    volunteer = people["volunteer"]
+    district = Region.objects.get(code=people["community"].code[:6] + "000000")
+    admin = make_user(Role.REGION_ADMIN, region=district)
+    ledger_import_opening_balance(
+        user=volunteer, region=district, minutes=300, reference=f"paper-{volunteer.pk}"
+    )
+    mother = make_user(Role.RESIDENT, region=people["community"], phone="13911120005")
+    relative_register(
+        member=volunteer,
+        relation=Relation.PARENT,
+        name="王秀兰",
+        birth_date=dt.date(1955, 3, 1),
+        region=people["community"],
+        registered_by=admin,
+        account_user=mother,
+    )
+    member = open_as(browser, live_server.url, "13911120002", phone=True)
+    member.get_by_role("link", name="用时间兑换服务").first.click()
+    expect(member.locator("#timebank-balance")).to_contain_text("300")
+    member.get_by_label("需要哪类帮助？").select_option(label="代购代办")
+    member.get_by_label("需要什么服务").fill("妈妈腿脚不便，请帮忙买菜送上楼")
+    member.get_by_label("地址").fill("东四北大街107号2单元601")
+    member.get_by_label("支出的时间").select_option(label="120 分钟")
+    member.get_by_label("为谁").select_option(label="父母 王秀兰")
+    member.get_by_role("button", name="发布我的需求").click()
+    expect(member.locator("#need-state")).to_have_text("已提交")
+    expect(member.locator("#need-timebank")).to_contain_text("120")
+    assert balances_of(volunteer)["time_minutes"] == 180
+    need = Need.objects.get()
+    assert need.beneficiary == mother
+    member.screenshot(path="var/e2e-need-timebank.png", full_page=True)
+
+    # The mother follows it from her own phone and cancels: the credit comes back.
+    resident = open_as(browser, live_server.url, "13911120005", phone=True)
+    resident.goto(f"{live_server.url}/needs/{need.pk}/")
+    resident.get_by_text("取消这条需求").click()
+    resident.get_by_role("button", name="取消需求").click()
+    expect(resident.locator("#need-state")).to_have_text("已取消")
+    member.reload()
+    expect(member.locator("#need-timebank")).to_contain_text("时间已退回")
+    assert balances_of(volunteer)["time_minutes"] == 300

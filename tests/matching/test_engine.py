@@ -24,6 +24,7 @@ from zhiyuan.matching.engine import (
     random_feasible,
 )
 from zhiyuan.matching.engine.decompose import spatial_components
+from zhiyuan.matching.engine.eligibility import top_per_task
 
 FULL = Options(pruning=None)
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -140,6 +141,29 @@ def test_pruning_budget_grows_with_need() -> None:
     cands = find_candidates(inst, pruning=Pruning(per_need=1.0, minimum=2))
     assert sorted(cands.volunteer.tolist()) == [0, 1, 2, 3, 4, 5]  # the nearest, equal ratings
     assert cands.n_eligible.tolist() == [30]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(-3, 3)), min_size=0, max_size=80),
+    st.lists(st.integers(1, 6), min_size=6, max_size=6),
+)
+def test_top_per_task_keeps_exactly_each_tasks_best(
+    pairs: list[tuple[int, int]], budget_list: list[int]
+) -> None:
+    # Few distinct utilities, so ties at a task's budget are frequent (the slow path) and
+    # absent in other draws (the fast path); either way each task keeps exactly
+    # min(budget, count) pairs and none worse than one it dropped.
+    task = np.array([p[0] for p in pairs], np.int64)
+    utility = np.array([float(p[1]) for p in pairs])
+    budget = np.array(budget_list, np.int64)
+    keep = top_per_task(task, utility, budget)
+    for t in range(6):
+        mine = np.flatnonzero(task == t)
+        kept, dropped = mine[keep[mine]], mine[~keep[mine]]
+        assert kept.size == min(budget[t], mine.size)
+        if kept.size and dropped.size:
+            assert utility[kept].min() >= utility[dropped].max()
 
 
 def test_benchmark_instance_exact_beats_every_baseline_and_pruning_keeps_the_optimum() -> None:

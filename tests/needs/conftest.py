@@ -102,3 +102,71 @@ def world(district: Region) -> World:
         outsider,
         category,
     )
+
+
+@dataclass
+class Bank:
+    """A time-bank member (a volunteer) with 600 minutes of credit, their mother (aged 70,
+    with the world's resident as her account) and a cousin (36) registered by the community."""
+
+    member: User
+    mother: Any
+    cousin: Any
+    admin: User
+
+
+@pytest.fixture
+def bank(world: World) -> Bank:
+    import datetime as dt
+
+    from zhiyuan.ledger import services as ledger
+    from zhiyuan.ledger.models import Relation
+
+    admin = make_user(Role.REGION_ADMIN, region=world.district, name="陈静")
+    member = make_user(Role.VOLUNTEER, region=world.community, name="李志强")
+    ledger.ledger_import_opening_balance(
+        user=member, region=world.district, minutes=600, reference=f"paper-{member.pk}"
+    )
+    mother = ledger.relative_register(
+        member=member,
+        relation=Relation.PARENT,
+        name="王秀兰",
+        birth_date=dt.date(1956, 4, 12),
+        region=world.community,
+        registered_by=admin,
+        account_user=world.resident,
+    )
+    cousin = ledger.relative_register(
+        member=member,
+        relation=Relation.OTHER,
+        name="李四",
+        birth_date=dt.date(1990, 1, 1),
+        region=world.community,
+        registered_by=admin,
+    )
+    return Bank(member, mother, cousin, admin)
+
+
+@dataclass
+class Centre:
+    """The district's civilisation-practice centre, as a verified organisation with an admin."""
+
+    organization: Organization
+    admin: User
+
+
+@pytest.fixture
+def centre(world: World) -> Centre:
+    org = OrganizationFactory(region=world.district, name="东城区新时代文明实践中心")
+    admin = make_user(Role.ORG_ADMIN, organization=org, name="吴敏")
+    region_admin = make_user(Role.REGION_ADMIN, region=world.district)
+    services.need_record_organization_set(
+        region=world.district, organization=org, actor=region_admin
+    )
+    return Centre(org, admin)
+
+
+def minutes_of(user: User) -> int:
+    from zhiyuan.ledger.selectors import balances_of
+
+    return balances_of(user)["time_minutes"]

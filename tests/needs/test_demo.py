@@ -56,6 +56,23 @@ def test_a_living_queue_for_each_role() -> None:
     board = selectors.need_dashboard(None, since=now - dt.timedelta(days=90), until=now)
     assert board.to_dispatch.median_hours > 0 and board.to_complete.p95_hours > 0
     assert 0 < board.satisfaction <= 1
+    # The district names its civilisation-practice centre: no directly dispatched part waits
+    # for a certifying organisation, and the centre's admin (13900000020) has records to confirm.
+    from zhiyuan.accounts.models import User, phone_index
+    from zhiyuan.needs.models import NeedAssignment, NeedTimeBank, RecordStatus
+    from zhiyuan.records.models import ServiceRecord
+    from zhiyuan.records.services import record_may_confirm
+
+    centre = selectors.record_organization_of(dispatcher.grants.first().region_id)
+    assert centre is not None and centre.name == "东城区新时代文明实践中心"
+    assert not NeedAssignment.objects.filter(record_status=RecordStatus.WAITING).exists()
+    centre_admin = User.objects.get(phone_index=phone_index("13900000020"))
+    pending = ServiceRecord.objects.filter(organization=centre, status="pending")
+    assert pending.exists() and record_may_confirm(centre_admin, pending.first())
+    # Time-bank needs: the demo volunteer spent credit for his registered mother.
+    spent = {row.status for row in NeedTimeBank.objects.filter(member=volunteer)}
+    assert spent == {"held", "spent"}
+    assert ServiceRecord.objects.filter(time_bank=True, need_id__isnull=False).exists()
     client = Client()
     for user, url, text in [
         (resident, "/home/resident/", "我的需求"),

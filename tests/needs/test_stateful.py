@@ -31,8 +31,12 @@ REFUSALS = (IllegalTransition, PermissionDenied, ValidationError)
 S, A = NeedState, AssignmentState
 
 
-def test_random_actions_by_random_people(world) -> None:
+def test_random_actions_by_random_people(world, bank) -> None:
+    from tests.needs.conftest import minutes_of
+    from zhiyuan.needs.models import NeedTimeBank, TimeBankStatus
+
     people = {
+        "banker": bank.member,
         "resident": world.resident,
         "dispatcher": world.dispatcher,
         "volunteer0": world.volunteers[0],
@@ -50,6 +54,7 @@ def test_random_actions_by_random_people(world) -> None:
     volunteer = usually("volunteer0", "volunteer1", "member")
     legal_targets = {t.target for t in TRANSITIONS.values() if t.target} | {S.SUBMITTED}
     reached: set[str] = set()
+    credit_reached: set[str] = set()
 
     class Needs(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -97,6 +102,24 @@ def test_random_actions_by_random_people(world) -> None:
             try:
                 need = world.need(
                     poster=people[poster], people_needed=people_needed, urgency=urgency, **extra
+                )
+            except REFUSALS:
+                assert snapshot() == before
+                return
+            self.needs.append(need.pk)
+
+        @rule(
+            minutes=st.sampled_from([60, 240, 700]),
+            relative=st.sampled_from(["mother", "cousin", "self"]),
+        )
+        def post_timebank(self, minutes: int, relative: str) -> None:
+            """The member spends credit for his mother (allowed), his cousin (too young) or
+            himself (birth date unknown); 700 minutes overdraws what he has."""
+            chosen = {"mother": bank.mother.pk, "cousin": bank.cousin.pk, "self": None}[relative]
+            before = snapshot()
+            try:
+                need = world.need(
+                    poster=bank.member, timebank_minutes=minutes, timebank_relative=chosen
                 )
             except REFUSALS:
                 assert snapshot() == before
@@ -278,6 +301,23 @@ def test_random_actions_by_random_people(world) -> None:
                 assert all(a.to_state == b.from_state for a, b in itertools.pairwise(events))
                 assert events[-1].to_state == state
 
+        @invariant()
+        def time_credit_is_held_spent_or_returned_as_the_need_stands(self) -> None:
+            outstanding = 0
+            for row in NeedTimeBank.objects.select_related("need"):
+                need = row.need
+                if need.started_at is not None:
+                    assert row.status == TimeBankStatus.SPENT
+                elif need.state in (S.CANCELLED, S.REJECTED, S.EXPIRED):
+                    assert row.status == TimeBankStatus.REFUNDED
+                else:
+                    assert row.status == TimeBankStatus.HELD
+                credit_reached.add(row.status)
+                if row.status != TimeBankStatus.REFUNDED:
+                    outstanding += row.minutes
+            # Nothing lost or invented: what he has is what he had less what is held or spent.
+            assert minutes_of(bank.member) == 600 - outstanding
+
     run_state_machine_as_test(
         Needs,
         settings=settings(
@@ -290,3 +330,4 @@ def test_random_actions_by_random_people(world) -> None:
     )
     # The runs went through the whole loop and its side roads, not only refusals.
     assert reached == set(NeedState)
+    assert credit_reached == set(TimeBankStatus)

@@ -1,4 +1,5 @@
-"""Fixtures shared by the activities and records tests (see tests/activities/fixtures.py)."""
+"""Fixtures shared by the activities and records tests (see tests/activities/fixtures.py), and
+``world`` (tests/records/world.py)."""
 
 from tests.activities.fixtures import (  # noqa: F401
     community,
@@ -11,3 +12,4 @@ from tests.activities.fixtures import (  # noqa: F401
     region_admin,
     volunteer,
 )
+from tests.records.world import world  # noqa: F401

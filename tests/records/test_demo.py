@@ -7,10 +7,16 @@ import pytest
 from django.utils import timezone
 
 from zhiyuan.accounts.models import User, phone_index
-from zhiyuan.activities.models import Activity, Shift, SignupStatus
+from zhiyuan.activities.models import Activity, Shift, Signup, SignupStatus
 from zhiyuan.demo.builder import DemoBuilder
 from zhiyuan.ledger.models import Earning
-from zhiyuan.records.models import Certificate, CorrectionRequest, RecordStatus, ServiceRecord
+from zhiyuan.records.models import (
+    Certificate,
+    CorrectionRequest,
+    RecordRuleVersion,
+    RecordStatus,
+    ServiceRecord,
+)
 from zhiyuan.records.services import certificate_standing, star_status
 
 pytestmark = pytest.mark.django_db
@@ -54,3 +60,13 @@ def test_demo_volunteer_has_hours_stars_and_a_certificate() -> None:
         for s in upcoming
     )
     assert Activity.objects.filter(emergency=True, status="published").exists()
+    # The district's rules have a history; a revoked certificate says why it no longer stands.
+    assert list(
+        RecordRuleVersion.objects.order_by("version").values_list("version", flat=True)
+    ) == [1, 2]
+    revoked = Certificate.objects.get(revoked_at__isnull=False)
+    assert not certificate_standing(revoked).stands and revoked.revoke_category == "replaced"
+    assert Certificate.objects.filter(volunteer=revoked.volunteer, revoked_at__isnull=True).exists()
+    # The organiser's pages beside the activities have something to show.
+    assert Signup.objects.filter(team__isnull=False).exists()
+    assert Signup.objects.filter(late_cancel=True).exists()

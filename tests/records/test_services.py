@@ -482,7 +482,9 @@ def test_certificate_numbered_registered_and_standing(
             period_end=dt.date(2026, 12, 31),
             actor=organiser,
         )
-    services.certificate_revoke(certificate=second, actor=organiser, reason="重新开具")
+    services.certificate_revoke(
+        certificate=second, actor=organiser, category="replaced", note="重新开具"
+    )
     assert not services.certificate_standing(second).stands
 
 

@@ -31,7 +31,8 @@ def shifts_understaffed() -> int:
 @periodic(every=timedelta(minutes=15))
 @task()
 def checkouts_close() -> int:
-    """Close forgotten check-outs at the shift's end (flagged) and count no-shows."""
-    from zhiyuan.activities.services import sessions_auto_close
+    """Close forgotten check-outs at the shift's end (flagged) and count no-shows, each by its
+    region's grace (the recording rules)."""
+    from zhiyuan.activities.autoclose import sessions_auto_close_by_rule
 
-    return sessions_auto_close()
+    return sessions_auto_close_by_rule()

@@ -39,7 +39,8 @@ ABILITIES: dict[str, frozenset[Role]] = {
     "ledger.report": frozenset({R.REGION_ADMIN}),
     "store.redeem": frozenset({R.VOLUNTEER}),
     "store.vouchers": frozenset({R.MERCHANT}),
-    "store.rewards": frozenset({R.MERCHANT, R.REGION_ADMIN}),
+    # A merchant or an organisation admin manages their own organisation's rewards.
+    "store.rewards": frozenset({R.MERCHANT, R.ORG_ADMIN, R.REGION_ADMIN}),
     "store.partners": frozenset({R.REGION_ADMIN}),
     # --- regions
     "region.view": frozenset({R.REGION_ADMIN, R.DISPATCHER, R.SYSTEM_ADMIN}),
@@ -70,6 +71,7 @@ ABILITIES: dict[str, frozenset[Role]] = {
     "risk.view": frozenset({R.REGION_ADMIN}),
     # --- residents' needs (issue 5)
     "need.post": frozenset({R.RESIDENT, R.DISPATCHER}),
+    "need.timebank": frozenset({R.RESIDENT, R.VOLUNTEER}),
     "need.dispatch": frozenset({R.DISPATCHER}),
     "need.view": frozenset({R.DISPATCHER, R.REGION_ADMIN}),
     "need.serve": frozenset({R.VOLUNTEER}),
@@ -84,6 +86,7 @@ ABILITIES: dict[str, frozenset[Role]] = {
     "record.confirm": frozenset({R.ORG_ADMIN, R.REGION_ADMIN}),
     "record.flags": frozenset({R.REGION_ADMIN}),
     "record.rules": frozenset({R.REGION_ADMIN}),
+    "certificate.revoke": frozenset({R.REGION_ADMIN}),  # org admins of the issuer: by chain
     # --- matching (issue 7): a need's ranked volunteers, "fill all", staffing suggestions
     "matching.rank": frozenset({R.DISPATCHER}),
     "matching.fill": frozenset({R.DISPATCHER}),

@@ -195,3 +195,34 @@ class PeriodForm(forms.Form):
     end = forms.DateField(
         label=gettext_lazy("Until (not included)"), widget=forms.DateInput(attrs={"type": "date"})
     )
+
+
+class ItemEditForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Service item"), max_length=80)
+    minutes = MinutesField(
+        label=gettext_lazy("Credit in minutes"),
+        max_value=100_000,
+        help_text=gettext_lazy("What one unit of this service deposits, e.g. 90 for 1.5 hours."),
+    )
+
+
+class ItemForm(ItemEditForm):
+    code = forms.SlugField(
+        label=gettext_lazy("Code"),
+        max_length=40,
+        help_text=gettext_lazy("Short, unique in the region, never changed: e.g. haircut-home."),
+    )
+
+    field_order = ["code", "name", "minutes"]
+
+    def __init__(self, *args: Any, taken: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.taken = taken
+
+    def clean_code(self) -> str:
+        code: str = self.cleaned_data["code"].lower()
+        if self.taken is not None and self.taken.filter(code=code).exists():
+            raise forms.ValidationError(
+                _("This region has an item with this code already: change that one instead.")
+            )
+        return code

@@ -514,6 +514,8 @@ class Elder(models.Model):
 class WithdrawalStatus(models.TextChoices):
     REQUESTED = "requested", _("Requested")
     CANCELLED = "cancelled", _("Cancelled, credit returned")
+    # Its service has started (the needs flow): the credit is spent, no longer refundable.
+    SERVED = "served", _("Served: credit spent")
 
 
 class Withdrawal(models.Model):

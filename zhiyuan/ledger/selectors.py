@@ -18,6 +18,7 @@ from zhiyuan.ledger.models import (
     OwnerKind,
     Posting,
     Relative,
+    TimeBankItem,
     TransactionKind,
     Withdrawal,
 )
@@ -155,7 +156,7 @@ def elders_in(codes: list[str] | None) -> QuerySet[Elder]:
 
 
 def withdrawals_of(user: User) -> QuerySet[Withdrawal]:
-    return Withdrawal.objects.filter(member=user).select_related("relative")[:20]
+    return Withdrawal.objects.filter(member=user).select_related("relative", "need_time_bank")[:20]
 
 
 def rule_versions(codes: list[str] | None) -> QuerySet[EarningRuleSet]:
@@ -222,3 +223,44 @@ def points_report(codes: list[str] | None, start: dt.datetime, end: dt.datetime)
         ReportRow(org, entry["name"], entry["issued"], entry["redeemed"])
         for org, entry in sorted(by_org.items(), key=lambda kv: (kv[0] is None, kv[1]["name"]))
     ]
+
+
+# --- the time bank's priced service items ------------------------------------------------------
+
+
+def timebank_items_for(region_code: str) -> list[TimeBankItem]:
+    """The price list that applies in a region: items of the region and its ancestors, the
+    nearest region's item winning where two share a code; by name."""
+    from zhiyuan.ledger.services import ancestor_codes
+
+    codes = ancestor_codes(region_code)
+    nearest: dict[str, TimeBankItem] = {}
+    # A descendant's code sorts after its ancestors' (it fills zeros with digits), so the
+    # nearest region comes first in descending order.
+    for item in TimeBankItem.objects.filter(region_id__in=codes).order_by("-region_id", "code"):
+        nearest.setdefault(item.code, item)
+    return sorted(nearest.values(), key=lambda i: (i.name, i.code))
+
+
+def timebank_items_in(codes: list[str] | None) -> QuerySet[TimeBankItem]:
+    """Items priced by the regions an administrator looks after."""
+    return (
+        TimeBankItem.objects.filter(region_subtree_q(codes))
+        .select_related("region")
+        .order_by("region_id", "name", "code")
+    )
+
+
+# --- people an administrator may act on --------------------------------------------------------
+
+
+def person_in_regions(user: User, codes: list[str] | None) -> bool:
+    """Whether the person holds a role in one of these regions' subtrees (lives or serves
+    there): a region administrator registers only their own region's people."""
+    from zhiyuan.accounts.models import RoleGrant
+
+    return (
+        RoleGrant.objects.filter(user=user, revoked_at__isnull=True)
+        .filter(region_subtree_q(codes))
+        .exists()
+    )

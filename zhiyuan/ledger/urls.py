@@ -10,7 +10,10 @@ urlpatterns = [
     path(
         "timebank/withdrawals/<int:pk>/cancel/", views.withdrawal_cancel, name="withdrawal_cancel"
     ),
+    path("timebank/items/", views.timebank_items, name="timebank_items"),
     path("admin/rules/", views.admin_rules, name="admin_rules"),
+    path("admin/items/", views.admin_items, name="admin_items"),
+    path("admin/items/<int:pk>/", views.admin_item_edit, name="admin_item_edit"),
     path("admin/fund/", views.admin_fund, name="admin_fund"),
     path("admin/report/", views.admin_report, name="admin_report"),
 ]

@@ -21,7 +21,13 @@ from zhiyuan.accounts.roles import Role
 from zhiyuan.core.permissions import active_grants, region_scopes, require
 from zhiyuan.ledger import forms, selectors, services
 from zhiyuan.ledger.errors import LedgerRefused
-from zhiyuan.ledger.models import DIRECT_RELATIONS, Asset, Withdrawal
+from zhiyuan.ledger.models import (
+    DIRECT_RELATIONS,
+    Asset,
+    TimeBankItem,
+    Withdrawal,
+    WithdrawalStatus,
+)
 from zhiyuan.regions.models import Region
 
 
@@ -40,11 +46,25 @@ def admin_region(user: Any, ability: str = "ledger.manage") -> Region:
     return get_object_or_404(Region, pk=codes[0])
 
 
+def not_in_region_message() -> str:
+    return _("No account in your region has this mobile number.")
+
+
 def find_user(phone: str) -> User | None:
     try:
         return User.objects.filter(phone_index=phone_index(normalize_mobile(phone))).first()
     except InvalidPhone:
         return None
+
+
+def find_user_in(phone: str, codes: list[str] | None) -> User | None:
+    """The account with this mobile number if it belongs to one of these regions (a role held
+    there). An account elsewhere is not found either: an administrator neither registers
+    another region's people nor learns whether a number is taken there."""
+    person = find_user(phone)
+    if person is None or not selectors.person_in_regions(person, codes):
+        return None
+    return person
 
 
 def _refused(form: Any, exc: ValidationError) -> None:
@@ -181,11 +201,42 @@ def withdrawal_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     require(request.user, "ledger.own", request=request)
     # Someone else's withdrawal answers 404: its existence is not for others to learn.
     withdrawal = get_object_or_404(Withdrawal, pk=pk, member=request.user)
-    services.timebank_withdrawal_cancel(
-        withdrawal=withdrawal, actor=cast(User, request.user), http_request=request
-    )
-    messages.success(request, _("Cancelled; the credit is back on your account."))
+    if held_by_need(withdrawal):
+        messages.error(request, withdrawal_held_by_need_message())
+        return redirect("ledger:timebank")
+    try:
+        result = services.timebank_withdrawal_cancel(
+            withdrawal=withdrawal, actor=cast(User, request.user), http_request=request
+        )
+    except LedgerRefused as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        # The service decides under the withdrawal's row lock; one whose service has started
+        # (the needs flow marks it served) comes back unchanged, its credit spent.
+        if result.status == WithdrawalStatus.CANCELLED:
+            messages.success(request, _("Cancelled; the credit is back on your account."))
+        else:
+            messages.error(request, withdrawal_served_message())
     return redirect("ledger:timebank")
+
+
+def held_by_need(withdrawal: Withdrawal) -> bool:
+    """Credit held for a posted need comes back only by cancelling the need (zhiyuan/needs)."""
+    return hasattr(withdrawal, "need_time_bank")
+
+
+def withdrawal_held_by_need_message() -> str:
+    return _(
+        "This credit pays for a need you posted. Cancel the need instead: the credit comes back "
+        "then."
+    )
+
+
+def withdrawal_served_message() -> str:
+    return _(
+        "This request is being served or was served: its credit has been spent and cannot be "
+        "returned."
+    )
 
 
 # --- the region's administration ---------------------------------------------------------------
@@ -259,9 +310,9 @@ def admin_fund(request: HttpRequest) -> HttpResponse:
         elif action == "elder":
             elder_form = forms.ElderForm(request.POST)
             if elder_form.is_valid():
-                person = find_user(elder_form.cleaned_data["phone"])
+                person = find_user_in(elder_form.cleaned_data["phone"], codes)
                 if person is None:
-                    elder_form.add_error("phone", _("No account has this mobile number."))
+                    elder_form.add_error("phone", not_in_region_message())
                 else:
                     services.elder_register(
                         user=person,
@@ -276,16 +327,14 @@ def admin_fund(request: HttpRequest) -> HttpResponse:
             relative_form = forms.RelativeForm(request.POST)
             if relative_form.is_valid():
                 data = relative_form.cleaned_data
-                member = find_user(data["member_phone"])
+                member = find_user_in(data["member_phone"], codes)
                 relative_user = (
-                    find_user(data["relative_phone"]) if data["relative_phone"] else None
+                    find_user_in(data["relative_phone"], codes) if data["relative_phone"] else None
                 )
                 if member is None:
-                    relative_form.add_error("member_phone", _("No account has this mobile number."))
+                    relative_form.add_error("member_phone", not_in_region_message())
                 elif data["relative_phone"] and relative_user is None:
-                    relative_form.add_error(
-                        "relative_phone", _("No account has this mobile number.")
-                    )
+                    relative_form.add_error("relative_phone", not_in_region_message())
                 else:
                     services.relative_register(
                         member=member,
@@ -363,3 +412,86 @@ def admin_report(request: HttpRequest) -> HttpResponse:
             "redeemed": sum(r.redeemed for r in rows),
         },
     )
+
+
+# --- the time bank's priced service items ------------------------------------------------------
+
+
+@login_required
+def timebank_items(request: HttpRequest) -> HttpResponse:
+    """The member's price list: what each service item deposits (and costs) in their region."""
+    require(request.user, "ledger.own", request=request)
+    region = member_region(request.user)
+    if region is None:
+        raise Http404
+    return render(
+        request,
+        "ledger/timebank_items.html",
+        {
+            "policy": services.timebank_policy_for(region),
+            "items": selectors.timebank_items_for(region),
+        },
+    )
+
+
+@login_required
+def admin_items(request: HttpRequest) -> HttpResponse:
+    """The region's priced service items: list and add (for regions that price items)."""
+    require(request.user, "ledger.manage", request=request)
+    region = admin_region(request.user)
+    codes = region_scopes(request.user, "ledger.manage")
+    taken = TimeBankItem.objects.filter(region=region)
+    form = forms.ItemForm(request.POST or None, taken=taken)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.timebank_item_save(
+                region=region,
+                code=form.cleaned_data["code"],
+                name=form.cleaned_data["name"],
+                minutes=form.cleaned_data["minutes"],
+                actor=cast(User, request.user),
+                http_request=request,
+            )
+        except LedgerRefused as exc:
+            _refused(form, exc)
+        else:
+            messages.success(request, _("Service item saved."))
+            return redirect("ledger:admin_items")
+    return render(
+        request,
+        "ledger/admin_items.html",
+        {
+            "region": region,
+            "policy": services.timebank_policy_for(region),
+            "items": selectors.timebank_items_in(codes),
+            "form": form,
+        },
+    )
+
+
+@login_required
+def admin_item_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    require(request.user, "ledger.manage", request=request)
+    # Another region's item answers 404, like one that does not exist.
+    item = get_object_or_404(
+        selectors.timebank_items_in(region_scopes(request.user, "ledger.manage")), pk=pk
+    )
+    form = forms.ItemEditForm(
+        request.POST or None, initial={"name": item.name, "minutes": item.minutes}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.timebank_item_save(
+                region=item.region,
+                code=item.code,
+                name=form.cleaned_data["name"],
+                minutes=form.cleaned_data["minutes"],
+                actor=cast(User, request.user),
+                http_request=request,
+            )
+        except LedgerRefused as exc:
+            _refused(form, exc)
+        else:
+            messages.success(request, _("Service item saved."))
+            return redirect("ledger:admin_items")
+    return render(request, "ledger/admin_item_edit.html", {"item": item, "form": form})

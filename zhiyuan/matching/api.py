@@ -1,5 +1,5 @@
 """Matching API (/api/v1/matching): a need's ranked volunteers, "fill all open needs" of a
-region, and whom to invite to an under-filled shift.
+region (now, or automatically every few minutes), and whom to invite to an under-filled shift.
 
 Unknown objects get 404; a person without the ability in that place gets 403 (audited); a
 solve that cannot be set up (more than 32 skills at once) gets 422 with the reason.
@@ -7,8 +7,10 @@ solve that cannot be set up (more than 32 skills at once) gets 422 with the reas
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema
@@ -125,6 +127,68 @@ def region_fill(request: HttpRequest, code: str) -> Any:
         violations=result.violations,
         seconds={k: round(v, 6) for k, v in result.seconds.items()},
     )
+
+
+class AutoFillOut(Schema):
+    region: str
+    enabled: bool
+    interval_minutes: int
+    last_run_at: datetime | None
+    last_outcome: str
+    last_run_text: str
+    last_summary: dict[str, Any]
+    next_run_at: datetime | None
+
+
+class AutoFillIn(Schema):
+    enabled: bool
+    interval_minutes: int | None = None
+
+
+def _autofill_out(region: Any) -> AutoFillOut:
+    status = selectors.autofill_status(region)
+    return AutoFillOut(
+        region=region.code,
+        enabled=status.enabled,
+        interval_minutes=status.interval_minutes,
+        last_run_at=status.last_run_at,
+        last_outcome=status.outcome,
+        last_run_text=status.last_run_text,
+        last_summary=status.summary,
+        next_run_at=status.next_run_at,
+    )
+
+
+@router.get("/regions/{code}/autofill", response={200: AutoFillOut, 403: ErrorOut, 404: ErrorOut})
+def region_autofill(request: HttpRequest, code: str) -> Any:
+    """Whether the region is filled automatically, how often, and what the last run did."""
+    from zhiyuan.regions.models import Region
+
+    region = get_object_or_404(Region, pk=code)
+    require(request.user, "matching.fill", region, request=request)
+    return _autofill_out(region)
+
+
+@router.put(
+    "/regions/{code}/autofill",
+    response={200: AutoFillOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+)
+def region_autofill_set(request: HttpRequest, code: str, body: AutoFillIn) -> Any:
+    """Switch the region's automatic fill on or off (and how many minutes apart it runs)."""
+    from zhiyuan.regions.models import Region
+
+    region = get_object_or_404(Region, pk=code)
+    try:
+        services.matching_autofill_set(
+            actor=request.user,
+            region=region,
+            enabled=body.enabled,
+            interval_minutes=body.interval_minutes,
+            request=request,
+        )
+    except ValidationError as exc:
+        raise ApiError(422, "invalid", " ".join(exc.messages)) from exc
+    return _autofill_out(region)
 
 
 class StaffingOut(Schema):

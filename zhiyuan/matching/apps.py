@@ -8,4 +8,7 @@ class MatchingConfig(AppConfig):
     verbose_name = _("Matching")
 
     def ready(self) -> None:
-        from zhiyuan.matching import models  # noqa: F401  (registers the audit actions)
+        from zhiyuan.matching import (  # noqa: F401  (audit actions, the periodic fill)
+            models,
+            tasks,
+        )

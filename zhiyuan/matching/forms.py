@@ -1,4 +1,4 @@
-"""The one form of the matching pages: which region to fill."""
+"""The forms of the matching pages: which region to fill, and its automatic fill."""
 
 from __future__ import annotations
 
@@ -20,3 +20,16 @@ class FillForm(forms.Form):
         if region is None:
             raise forms.ValidationError(_("Choose a community."))
         return region
+
+
+class AutoFillForm(forms.Form):
+    """A region's automatic fill: on or off, and every how many minutes. One per region on the
+    page, told apart by the region code as prefix."""
+
+    enabled = forms.BooleanField(label=_("Fill automatically"), required=False)
+    interval_minutes = forms.IntegerField(
+        label=_("Every (minutes)"),
+        min_value=5,
+        max_value=24 * 60,
+        help_text=_("Between 5 and 1440 minutes."),
+    )

@@ -12,7 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -112,15 +112,16 @@ POOL_FIELDS = (
 # --- needs as tasks ----------------------------------------------------------------------------
 
 
-def needs_open_in(region_code: str) -> QuerySet[Any]:
+def needs_open_in(region_code: str, states: Iterable[str] | None = None) -> QuerySet[Any]:
     """Needs of the region's subtree waiting for the dispatcher (submitted, under review or
-    returned), oldest first."""
+    returned, or only the given ones of those ``states``), oldest first."""
     from zhiyuan.needs.models import Need
     from zhiyuan.needs.states import OPEN
     from zhiyuan.regions.selectors import region_subtree_q
 
+    wanted = list(OPEN) if states is None else [s for s in states if s in OPEN]
     return (
-        Need.objects.filter(region_subtree_q([region_code]), state__in=list(OPEN))
+        Need.objects.filter(region_subtree_q([region_code]), state__in=wanted)
         .select_related("category", "category__parent", "region")
         .prefetch_related("skills")
         .order_by("submitted_at", "pk")
@@ -475,3 +476,90 @@ def open_need_counts(codes: list[str] | None) -> list[tuple[Any, int]]:
     )
     regions = Region.objects.filter(pk__in=list(counts)).order_by("code")
     return [(r, counts[r.pk]) for r in regions]
+
+
+@dataclass(frozen=True)
+class AutoFillStatus:
+    """A region's automatic fill as the dispatcher sees it."""
+
+    region: Any
+    enabled: bool
+    interval_minutes: int
+    last_run_at: datetime | None
+    outcome: str
+    summary: dict[str, Any]
+    changed_by: Any
+
+    @property
+    def next_run_at(self) -> datetime | None:
+        if not self.enabled:
+            return None
+        if self.last_run_at is None:
+            return None  # at the scheduler's next turn (within a minute)
+        return self.last_run_at + timedelta(minutes=self.interval_minutes)
+
+    @property
+    def last_run_text(self) -> str:
+        """One line: what the last automatic run did."""
+        from zhiyuan.matching.models import AutoFillOutcome
+
+        s = self.summary
+        if self.last_run_at is None:
+            return _("Not run yet.")
+        if self.outcome == AutoFillOutcome.DISPATCHED:
+            return _(
+                "%(dispatched)s needs dispatched, %(offers)s volunteers asked, %(short)s left "
+                "short (of %(needs)s open needs looked at)."
+            ) % {
+                "dispatched": len(s.get("dispatched", [])),
+                "offers": s.get("offers", 0),
+                "short": s.get("unfilled", 0),
+                "needs": s.get("needs", 0),
+            }
+        if self.outcome == AutoFillOutcome.NOTHING:
+            return _("Nothing new to dispatch (%(needs)s open needs looked at).") % {
+                "needs": s.get("needs", 0)
+            }
+        if self.outcome == AutoFillOutcome.PROBLEM:
+            return _("Could not solve: %(message)s") % {"message": s.get("message", "")}
+        return str(AutoFillOutcome(self.outcome).label) if self.outcome else ""
+
+
+def _autofill_status(region: Any, row: Any) -> AutoFillStatus:
+    from zhiyuan.matching.models import AUTOFILL_DEFAULT_MINUTES
+
+    if row is None:  # never switched: off, with the default interval
+        return AutoFillStatus(region, False, AUTOFILL_DEFAULT_MINUTES, None, "", {}, None)
+    return AutoFillStatus(
+        region,
+        row.enabled,
+        row.interval_minutes,
+        row.last_run_at,
+        row.last_outcome,
+        row.last_summary,
+        row.changed_by,
+    )
+
+
+def autofill_status(region: Any) -> AutoFillStatus:
+    """The automatic fill of one region (off, every 10 minutes, when never switched)."""
+    from zhiyuan.matching.models import AutoFill
+
+    return _autofill_status(
+        region, AutoFill.objects.select_related("changed_by").filter(region=region).first()
+    )
+
+
+def autofill_statuses(codes: list[str] | None) -> list[AutoFillStatus]:
+    """The automatic fill of each region a dispatcher may switch: the regions of their grants,
+    and any region below them that has its own setting (``None``: every region with one)."""
+    from zhiyuan.matching.models import AutoFill
+    from zhiyuan.regions.models import Region
+    from zhiyuan.regions.selectors import region_subtree_q
+
+    rows = {
+        r.region_id: r
+        for r in AutoFill.objects.select_related("changed_by").filter(region_subtree_q(codes))
+    }
+    regions = Region.objects.filter(pk__in=set(rows) | set(codes or [])).order_by("code")
+    return [_autofill_status(region, rows.get(region.pk)) for region in regions]

@@ -7,15 +7,17 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 
 from zhiyuan.accounts.models import User
 from zhiyuan.core.permissions import organization_scopes, region_scopes, require
 from zhiyuan.matching import selectors, services
 from zhiyuan.matching.adapter import MatchingError, slot_label
-from zhiyuan.matching.forms import FillForm
+from zhiyuan.matching.forms import AutoFillForm, FillForm
 
 
 @login_required
@@ -34,9 +36,24 @@ def need_ranking(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _fill_page(
-    request: HttpRequest, form: FillForm, result: Any = None, problem: str = "", status: int = 200
+    request: HttpRequest,
+    form: FillForm,
+    result: Any = None,
+    problem: str = "",
+    status: int = 200,
+    typed: tuple[Any, AutoFillForm] | None = None,
 ) -> HttpResponse:
     codes = region_scopes(request.user, "matching.fill")
+    autofills = []
+    statuses = selectors.autofill_statuses(codes)
+    if typed is not None and typed[0].pk not in {s.region.pk for s in statuses}:
+        statuses.append(selectors.autofill_status(typed[0]))
+    for s in statuses:
+        if typed is not None and typed[0].pk == s.region.pk:
+            autofills.append((s, typed[1]))  # as typed, with its errors
+            continue
+        initial = {"enabled": s.enabled, "interval_minutes": s.interval_minutes}
+        autofills.append((s, AutoFillForm(prefix=s.region.code, initial=initial)))
     return render(
         request,
         "matching/fill.html",
@@ -46,6 +63,7 @@ def _fill_page(
             "open_needs": selectors.needs_open_in_scope(codes, limit=100),
             "result": result,
             "problem": problem,
+            "autofills": autofills,
         },
         status=status,
     )
@@ -69,6 +87,35 @@ def fill(request: HttpRequest) -> HttpResponse:
     except MatchingError as exc:
         return _fill_page(request, form, problem=exc.message, status=422)
     return _fill_page(request, FillForm(), result=result)
+
+
+@login_required
+def autofill(request: HttpRequest) -> HttpResponse:
+    """Switch a region's automatic fill on or off (POST from the fill page)."""
+    from zhiyuan.regions.models import Region
+
+    require(request.user, "matching.fill", request=request)
+    if request.method != "POST":
+        return redirect("matching:fill")
+    region = Region.objects.filter(pk=request.POST.get("autofill_region", "")).first()
+    if region is None:
+        raise Http404
+    require(request.user, "matching.fill", region, request=request)
+    form = AutoFillForm(request.POST, prefix=region.code)
+    if form.is_valid():
+        try:
+            services.matching_autofill_set(
+                actor=cast(User, request.user),
+                region=region,
+                enabled=form.cleaned_data["enabled"],
+                interval_minutes=form.cleaned_data["interval_minutes"],
+                request=request,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return redirect(reverse("matching:fill") + "#autofill")
+    return _fill_page(request, FillForm(), status=422, typed=(region, form))
 
 
 @login_required

@@ -15,17 +15,20 @@ from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import Router, Schema, Status
+from ninja import File, Router, Schema, Status
+from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from zhiyuan.accounts.models import User
 from zhiyuan.core.api import ApiError, ErrorOut
 from zhiyuan.core.permissions import has_perm, record_refusal, region_scopes, require
 from zhiyuan.needs import selectors, services
-from zhiyuan.needs.models import Need, NeedRating
+from zhiyuan.needs.models import Need, NeedPhoto, NeedRating, NeedTimeBank
 from zhiyuan.needs.states import NEXT_STEP, IllegalTransition, NeedState, Party
+from zhiyuan.needs.timebank import TimeBankRefused
 from zhiyuan.organizations.models import Organization
 from zhiyuan.organizations.services import OperationRefused
+from zhiyuan.regions.models import Region
 
 router = Router(tags=["needs"])
 
@@ -43,6 +46,9 @@ def _run(call: Any) -> Any:
     """Run a service and turn its refusals into the API's errors."""
     try:
         return call()
+    except TimeBankRefused as exc:
+        # Not enough credit 409, not a registered relative or under the age right 403, …
+        raise ApiError(exc.status, exc.refusal_code, exc.text) from exc
     except IllegalTransition as exc:
         raise ApiError(409, exc.code, exc.message) from exc
     except OperationRefused as exc:
@@ -81,6 +87,13 @@ class RegionOut(Schema):
     name: str
 
 
+class TimeBankOut(Schema):
+    minutes: int
+    status: str
+    status_label: str
+    for_relative: bool
+
+
 class NeedOut(Schema):
     id: int
     state: str
@@ -107,6 +120,10 @@ class NeedOut(Schema):
     submitted_at: dt.datetime
     your_part: str | None
     rating: int | None
+    # A time-bank request: its volunteers earn time credit. The credit spent (``time_bank``)
+    # is shown to the member, the person helped and the dispatchers only.
+    earns_time_credit: bool
+    time_bank: TimeBankOut | None
 
 
 def need_out(user: Any, need: Need) -> NeedOut:
@@ -117,6 +134,7 @@ def need_out(user: Any, need: Need) -> NeedOut:
     state = NeedState(need.state)
     show_reason = Party.POSTER in parties or Party.DISPATCHER in parties
     rating = NeedRating.objects.filter(need=need).values_list("score", flat=True).first()
+    spent = NeedTimeBank.objects.filter(need=need).first()
     return NeedOut(
         id=need.pk,
         state=state.value,
@@ -145,6 +163,15 @@ def need_out(user: Any, need: Need) -> NeedOut:
         submitted_at=need.submitted_at,
         your_part=mine.state if mine else None,
         rating=rating,
+        earns_time_credit=spent is not None,
+        time_bank=TimeBankOut(
+            minutes=spent.minutes,
+            status=spent.status,
+            status_label=str(spent.get_status_display()),
+            for_relative=spent.relative_id is not None,
+        )
+        if spent is not None and show_reason
+        else None,
     )
 
 
@@ -169,6 +196,10 @@ class NeedIn(Schema):
     beneficiary_name: str = ""
     beneficiary_phone: str = ""
     proxy_relation: str = "self"
+    # A time-bank request: minutes of your credit to spend (0: none), for yourself or for one
+    # of your registered relatives (GET /ledger/relatives).
+    timebank_minutes: int = 0
+    timebank_relative: int | None = None
 
 
 class ReasonIn(Schema):
@@ -222,6 +253,35 @@ class CandidateOut(Schema):
 
 class NoteIn(Schema):
     note: str
+
+
+class PhotoOut(Schema):
+    id: int
+    content_type: str
+    uploaded_at: dt.datetime
+    url: str
+
+
+def photo_out(photo: NeedPhoto) -> PhotoOut:
+    return PhotoOut(
+        id=photo.pk,
+        content_type=photo.content_type,
+        uploaded_at=photo.uploaded_at,
+        url=f"/api/v1/needs/{photo.need_id}/photos/{photo.pk}",
+    )
+
+
+class RecordOrganizationIn(Schema):
+    region: str
+    organization: int | None = None
+
+
+class RecordOrganizationOut(Schema):
+    region: str
+    organization_id: int | None
+    organization_name: str
+    in_force_id: int | None
+    in_force_name: str
 
 
 class FollowUpOut(Schema):
@@ -349,6 +409,52 @@ def followup_close(request: HttpRequest, rating_id: int, payload: NoteIn) -> Fol
     return FollowUpOut(
         id=r.pk, need=r.need_id, score=r.score, comment=r.comment, rated_at=r.rated_at
     )
+
+
+def _record_organization_out(region: Region) -> RecordOrganizationOut:
+    from zhiyuan.needs.models import NeedPolicy
+
+    own = NeedPolicy.objects.filter(region=region).select_related("record_organization").first()
+    named = own.record_organization if own is not None else None
+    in_force = selectors.record_organization_of(region.code)
+    return RecordOrganizationOut(
+        region=region.code,
+        organization_id=named.pk if named else None,
+        organization_name=named.name if named else "",
+        in_force_id=in_force.pk if in_force else None,
+        in_force_name=in_force.name if in_force else "",
+    )
+
+
+def _policy_region(request: HttpRequest, code: str) -> Region:
+    region = Region.objects.filter(code=code).first()
+    if region is None:
+        raise ApiError(422, "invalid", _("There is no such region."))
+    require(request.user, "need.policy", region, request=request)
+    return region
+
+
+@router.get(
+    "/record-organization", response={200: RecordOrganizationOut, 403: ErrorOut, 422: ErrorOut}
+)
+def record_organization(request: HttpRequest, region: str) -> RecordOrganizationOut:
+    """The organisation a region names for its civilisation-practice centre, and the one in
+    force there (named here or by a region above)."""
+    return _record_organization_out(_policy_region(request, region))
+
+
+@router.put("/record-organization", response={200: RecordOrganizationOut, **ERRORS})
+def record_organization_set(
+    request: HttpRequest, payload: RecordOrganizationIn
+) -> RecordOrganizationOut:
+    region = _policy_region(request, payload.region)
+    org = get_object_or_404(Organization, pk=payload.organization) if payload.organization else None
+    _run(
+        lambda: services.need_record_organization_set(
+            region=region, organization=org, actor=cast(User, request.user), request=request
+        )
+    )
+    return _record_organization_out(region)
 
 
 @router.get("/{need_id}", response={200: NeedOut, 404: ErrorOut})
@@ -518,3 +624,36 @@ def cancel(request: HttpRequest, need_id: int, payload: ReasonIn) -> NeedOut:
         need_id,
         lambda n, u: services.need_cancel(need=n, actor=u, reason=payload.reason, request=request),
     )
+
+
+@router.post("/{need_id}/photos", response={201: list[PhotoOut], **ERRORS})
+def photos_add(
+    request: HttpRequest, need_id: int, photos: File[list[UploadedFile]]
+) -> Status[list[PhotoOut]]:
+    """Photos of the service (multipart, field ``photos``), by the volunteer serving it, where
+    the resident allowed photos: JPEG or PNG by their bytes, at most 5 MB each, 6 per
+    volunteer. Stored privately; only the people who may see the need can fetch them."""
+    need = _need(request, need_id)
+    stored = _run(
+        lambda: services.need_photos_add(
+            need=need, volunteer=cast(User, request.user), photos=photos, request=request
+        )
+    )
+    return Status(201, [photo_out(p) for p in stored])
+
+
+@router.get("/{need_id}/photos", response={200: list[PhotoOut], 404: ErrorOut})
+def photos(request: HttpRequest, need_id: int) -> list[PhotoOut]:
+    need = _need(request, need_id)
+    return [photo_out(p) for p in NeedPhoto.objects.filter(need=need).order_by("pk")]
+
+
+@router.get("/{need_id}/photos/{photo_id}", response={404: ErrorOut})
+def photo_download(request: HttpRequest, need_id: int, photo_id: int) -> Any:
+    """The photo itself, as a download (never shown inline), to those who may see the need."""
+    from zhiyuan.organizations.uploads import attachment_response
+
+    need = _need(request, need_id)
+    row = get_object_or_404(NeedPhoto, pk=photo_id, need=need)
+    extension = (row.file.name or "").rsplit(".", 1)[-1]
+    return attachment_response(row.file, row.content_type, f"need-{need.pk}-{row.pk}.{extension}")

@@ -29,7 +29,13 @@ from zhiyuan.needs.models import (
     Urgency,
 )
 from zhiyuan.notifications.models import Notification
-from zhiyuan.organizations.models import Membership
+from zhiyuan.organizations.models import (
+    MemberRole,
+    Membership,
+    Organization,
+    OrganizationKind,
+    OrganizationStatus,
+)
 
 if TYPE_CHECKING:
     from zhiyuan.demo.builder import DemoContext
@@ -37,6 +43,9 @@ if TYPE_CHECKING:
 
 ORDER = 70
 HOME_POINT = (39.925, 116.417)  # near the demo volunteer's home
+# The district's civilisation-practice centre records directly dispatched service; its admin.
+CENTRE_NAME = "东城区新时代文明实践中心"
+CENTRE_ADMIN = ("13900000020", "吴敏")
 
 ASKS: dict[str, list[str]] = {
     "daily_living.meals": [
@@ -150,6 +159,73 @@ def _spread(ctx: DemoContext, need: Need, served_minutes: int) -> None:
         NeedEvent.objects.filter(need=need, action=action).update(at=F("at") - back)
 
 
+def _centre(ctx: DemoContext) -> Organization:
+    """The district's civilisation-practice centre, as a verified organisation (made as the base
+    district makes its organisations) with its own admin, named as the organisation that
+    records and certifies the service of needs sent straight to volunteers."""
+    from zhiyuan.demo.builder import DEMO_PASSWORD
+
+    centre = Organization.objects.create(
+        name=CENTRE_NAME,
+        kind=OrganizationKind.PUBLIC_INSTITUTION,
+        region=ctx.district,
+        status=OrganizationStatus.VERIFIED,
+        status_changed_at=timezone.now(),
+        description="统筹全区新时代文明实践志愿服务，受理群众点单并派单。",
+        # Safeguards: every organisation gives a contact number (invented, seeded).
+        contact_phone="139" + f"{ctx.rng.randrange(10**8):08d}",
+    )
+    phone, name = CENTRE_ADMIN
+    admin = user_create(phone=phone, password=DEMO_PASSWORD, name=name)
+    role_grant(user=admin, role=Role.ORG_ADMIN, organization=centre)
+    Membership.objects.create(organization=centre, user=admin, role=MemberRole.ADMIN)
+    services.need_record_organization_set(
+        region=ctx.district, organization=centre, actor=ctx.accounts[Role.REGION_ADMIN]
+    )
+    return centre
+
+
+def _time_bank(ctx: DemoContext, helpers: list[User]) -> None:
+    """The demo volunteer spends time credit on needs for his registered mother (the demo
+    resident, 70): one waiting to be served (credit held), one served and rated (credit spent;
+    its record, when the centre confirms it, earns the helper time credit)."""
+    from zhiyuan.ledger.models import Relative
+
+    volunteer = ctx.accounts[Role.VOLUNTEER]
+    mother = Relative.objects.filter(member=volunteer, removed_at__isnull=True).first()
+    if mother is None:
+        return
+    home = ctx.communities[0]
+    held = _post(
+        ctx,
+        volunteer,
+        home,
+        "elder_disability.escort",
+        timebank_minutes=120,
+        timebank_relative=mother.pk,
+        window_start=timezone.now() + timedelta(days=2, hours=1),
+        window_end=timezone.now() + timedelta(days=2, hours=4),
+    )
+    dispatcher = ctx.accounts[Role.DISPATCHER]
+    services.need_dispatch(need=held, actor=dispatcher, volunteers=[helpers[2], helpers[3]])
+    served = _post(
+        ctx,
+        volunteer,
+        home,
+        "daily_living.cleaning",
+        timebank_minutes=90,
+        timebank_relative=mother.pk,
+    )
+    services.need_dispatch(need=served, actor=dispatcher, volunteers=[helpers[0]])
+    services.need_accept(need=served, volunteer=helpers[0])
+    _serve(served, helpers[0], 80, "帮阿姨做了大扫除，擦了窗户。")
+    services.need_rate(
+        need=served, actor=ctx.accounts[Role.RESIDENT], score=5, tags=["kind", "solved"]
+    )
+    _spread(ctx, served, 80)
+    _age(served, timedelta(days=3))
+
+
 def populate(ctx: DemoContext) -> None:
     services.category_seed()
     resident = ctx.accounts[Role.RESIDENT]
@@ -157,6 +233,7 @@ def populate(ctx: DemoContext) -> None:
     volunteer = ctx.accounts[Role.VOLUNTEER]
     home = ctx.communities[0]
     NeedPolicy.objects.update_or_create(region=ctx.district, defaults={"teams_may_grab": True})
+    _centre(ctx)
 
     # The base district registers volunteers without the role that lets them accept needs.
     profiles = ctx.volunteers
@@ -295,6 +372,8 @@ def populate(ctx: DemoContext) -> None:
     services.need_dispatch(need=in_service, actor=dispatcher, volunteers=[helpers[5]])
     services.need_accept(need=in_service, volunteer=helpers[5])
     services.need_start(need=in_service, volunteer=helpers[5])
+
+    _time_bank(ctx, helpers)
 
     # --- a history for the dashboard: served and rated needs over the last weeks
     for week in range(1, 9):

@@ -134,10 +134,31 @@ class NeedForm(forms.Form):
         choices=[(v, label) for v, label in ProxyRelation.choices if v != ProxyRelation.SELF],
     )
 
-    def __init__(self, *args: Any, tree: Any = (), **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tree: Any = (), relatives: Any = None, **kwargs: Any) -> None:
+        """``relatives`` (the member's registered relatives) makes this a time-bank request:
+        how much credit to spend, and for whom."""
         super().__init__(*args, **kwargs)
         _choices(self, "category", category_choices(list(tree)))
         _choices(self, "skills", [(s.code, str(s)) for s in Skill.objects.order_by("code")])
+        if relatives is not None:
+            from zhiyuan.needs.timebank import MINUTE_CHOICES
+
+            self.fields["timebank_minutes"] = forms.TypedChoiceField(
+                label=_("Time credit to spend"),
+                coerce=int,
+                choices=[("", _("— choose —"))]
+                + [(m, _("%(minutes)d minutes") % {"minutes": m}) for m in MINUTE_CHOICES],
+                help_text=_(
+                    "Taken from your time-bank account when you post; returned if the need is "
+                    "cancelled, rejected or expires before the service starts."
+                ),
+            )
+            self.fields["timebank_for"] = forms.ChoiceField(
+                label=_("For whom"),
+                choices=[("self", _("Myself"))]
+                + [(str(r.pk), f"{r.get_relation_display()} {r.name}") for r in relatives],
+                initial="self",
+            )
 
 
 class ReasonForm(forms.Form):
@@ -293,6 +314,27 @@ class PolicyForm(forms.Form):
                 self.fields[f"{urgency}_{step}"] = forms.IntegerField(
                     label=f"{label}: {step_label}", min_value=1, max_value=60 * 24 * 30
                 )
+
+
+class RecordOrganizationForm(forms.Form):
+    organization = forms.TypedChoiceField(
+        label=_("Organisation standing for the civilisation-practice centre"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text=_(
+            "It records and certifies the service of needs the centre sends straight to "
+            "volunteers. Left empty, the region above decides."
+        ),
+    )
+
+    def __init__(self, *args: Any, organizations: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _choices(
+            self,
+            "organization",
+            [("", _("(none named here)"))] + [(o.pk, o.name) for o in organizations],
+        )
 
 
 class CategoryForm(forms.Form):

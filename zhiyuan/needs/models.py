@@ -105,6 +105,17 @@ class NeedPolicy(models.Model):
     low_rating = models.PositiveSmallIntegerField(
         _("ratings at or below this open a follow-up"), default=2
     )
+    # The civilisation-practice centre (新时代文明实践中心/所/站) of the region, as a verified
+    # organisation: it records and certifies the service of needs its dispatchers sent straight
+    # to volunteers (谁组织谁记录). The nearest region up the tree naming one decides.
+    record_organization = models.ForeignKey(
+        "organizations.Organization",
+        verbose_name=_("organisation that records directly dispatched service"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name = _("need policy")
@@ -452,3 +463,47 @@ class NeedPhoto(models.Model):
 
     def __str__(self) -> str:
         return f"{self.need_id}/{self.pk}"
+
+
+class TimeBankStatus(models.TextChoices):
+    HELD = "held", _("Credit held for this need")
+    SPENT = "spent", _("Credit spent: the service started")
+    REFUNDED = "refunded", _("Credit returned")
+
+
+class NeedTimeBank(models.Model):
+    """Time-bank credit a member spent to ask for this need, for themselves or a registered
+    relative (issue 6: withdrawal through the needs flow). The credit is withdrawn when the need
+    is posted, comes back by reversal if the need ends before any service starts (cancelled,
+    rejected, expired), and is spent — no longer refundable — from the first start."""
+
+    need = models.OneToOneField(Need, on_delete=models.PROTECT, related_name="time_bank")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    relative = models.ForeignKey(
+        "ledger.Relative", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    minutes = models.PositiveIntegerField(_("minutes of credit"))
+    withdrawal = models.OneToOneField(
+        "ledger.Withdrawal", on_delete=models.PROTECT, related_name="need_time_bank"
+    )
+    status = models.CharField(
+        _("state"), max_length=10, choices=TimeBankStatus.choices, default=TimeBankStatus.HELD
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("time-bank need")
+        verbose_name_plural = _("time-bank needs")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(minutes__gt=0),
+                name="%(app_label)s_%(class)s_minutes_positive",
+                violation_error_message=_("A time-bank request spends at least one minute."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.need_id}: {self.minutes} ({self.status})"
+
+    def permission_scope(self) -> Scope:
+        return self.need.permission_scope()

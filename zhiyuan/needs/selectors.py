@@ -122,6 +122,32 @@ def need_policy_for(region_code: str) -> NeedPolicy:
     return policy or NeedPolicy(region_id=region_code)
 
 
+def record_organization_of(region_code: str) -> Organization | None:
+    """The organisation standing for the civilisation-practice centre over ``region_code``: the
+    one named by the nearest region up the tree that names one (it records and certifies the
+    service of needs sent straight to volunteers)."""
+    policy = (
+        NeedPolicy.objects.filter(
+            region_id__in=ancestor_codes(region_code), record_organization__isnull=False
+        )
+        .select_related("record_organization")
+        .order_by("-region_id")
+        .first()
+    )
+    return policy.record_organization if policy is not None else None
+
+
+def record_organization_choices(region_code: str) -> list[Organization]:
+    """Verified organisations whose area covers the whole region (candidates for its centre)."""
+    return list(
+        Organization.objects.filter(
+            region_id__in=ancestor_codes(region_code), status=OrganizationStatus.VERIFIED
+        )
+        .exclude(kind="merchant")
+        .order_by("-region_id", "name")
+    )
+
+
 # --- who is who for a need ---------------------------------------------------------------------
 
 

@@ -249,6 +249,58 @@ def _policy_save(
     return policy
 
 
+def need_record_organization_set(
+    *,
+    region: Region,
+    organization: Organization | None,
+    actor: User,
+    request: HttpRequest | None = None,
+) -> NeedPolicy:
+    """Name the verified organisation that stands for the region's civilisation-practice centre
+    (``None``: name none here, the region above decides). It records and certifies the service
+    of needs sent straight to volunteers; parts left waiting for want of one are recorded at
+    once (the backfill runs after commit)."""
+    from zhiyuan.organizations.selectors import OperatePurpose, organization_can_operate
+
+    require(actor, "need.policy", region, request=request)
+    if organization is not None:
+        if organization.kind == "merchant" or not code_contains(
+            organization.region_id, region.code
+        ):
+            raise _errors(
+                record_organization=_(
+                    "Choose a volunteer organisation whose area covers the whole region."
+                )
+            )
+        refusal = organization_can_operate(organization, purpose=OperatePurpose.RECEIVE_DISPATCH)
+        if refusal is not None:
+            raise _errors(record_organization=refusal.message)
+    with transaction.atomic():
+        # A new row for this region keeps what it inherited (the nearest policy decides).
+        inherited = selectors.need_policy_for(region.code)
+        policy, _created = NeedPolicy.objects.get_or_create(
+            region=region,
+            defaults={
+                "teams_may_grab": inherited.teams_may_grab,
+                "low_rating": inherited.low_rating,
+            },
+        )
+        policy.record_organization = organization
+        policy.save(update_fields=["record_organization"])
+        audit_record(
+            action=NeedAudit.POLICY_SAVED,
+            actor=actor,
+            target=policy,
+            request=request,
+            detail={"record_organization": organization.pk if organization else None},
+        )
+        if organization is not None:
+            from zhiyuan.needs.tasks import needs_records_backfill
+
+            transaction.on_commit(needs_records_backfill.enqueue)
+    return policy
+
+
 # --- shared steps ------------------------------------------------------------------------------
 
 
@@ -439,6 +491,10 @@ class Posting:
     beneficiary_name: str = ""
     beneficiary_phone: str = ""
     proxy_relation: str = ProxyRelation.SELF
+    # A time-bank request: minutes of the poster's credit spent on it (0: an ordinary need),
+    # for themselves or for one of their registered relatives (ledger.Relative id).
+    timebank_minutes: int = 0
+    timebank_relative: int | None = None
 
 
 def need_submit(*, poster: User, posting: Posting, request: HttpRequest | None = None) -> Need:
@@ -447,13 +503,35 @@ def need_submit(*, poster: User, posting: Posting, request: HttpRequest | None =
     Refused with every problem at once: no way to reach the person (no phone and no address),
     health details without the person's sensitive-data consent, an unknown category or
     community. Nothing here asks for money: volunteer service is free (Regulations Art. 21).
+
+    A time-bank request (``posting.timebank_minutes``) spends the poster's time credit, for
+    themselves or a registered relative (see ``zhiyuan.needs.timebank``): the withdrawal is
+    booked in the same transaction, so a refusal by the ledger leaves nothing behind.
     """
+    from zhiyuan.needs import timebank
     from zhiyuan.people.services import consent_active
 
     region = Region.objects.filter(code=posting.region, level=Level.COMMUNITY).first()
     if region is None:
         raise _errors(region=_("Choose the community where help is needed."))
-    require(poster, "need.post", region, request=request)
+    spend = posting.timebank_minutes or 0
+    relative = None
+    if spend:
+        # Spending credit is a member's right (volunteers and residents), not only a poster's.
+        require(poster, "need.timebank", None, request=request)
+        if posting.timebank_relative is not None:
+            relative = timebank.relative_for(poster, posting.timebank_relative)
+        elif posting.for_someone_else:
+            from zhiyuan.ledger.timebank_needs import NotARelative
+
+            raise timebank.refused(NotARelative(), "timebank_for")
+        timebank.minutes_check(spend)
+        # A relative may live in the community that registered them, outside the member's
+        # scope; only that very community (a district-level registration proves no address).
+        if relative is None or relative.region_id != region.code:
+            require(poster, "need.timebank", region, request=request)
+    else:
+        require(poster, "need.post", region, request=request)
     errors: dict[str, str] = {}
     category = NeedCategory.objects.filter(pk=posting.category, retired_at__isnull=True).first()
     if category is None or (
@@ -492,15 +570,17 @@ def need_submit(*, poster: User, posting: Posting, request: HttpRequest | None =
     beneficiary: User | None = None
     relation = ProxyRelation.SELF
     name = ""
-    if posting.for_someone_else:
+    if posting.for_someone_else or relative is not None:
         relation = (
-            ProxyRelation(posting.proxy_relation)
+            ProxyRelation.RELATIVE
+            if relative is not None
+            else ProxyRelation(posting.proxy_relation)
             if posting.proxy_relation in ProxyRelation.values
             else ProxyRelation.SELF
         )
         if relation == ProxyRelation.SELF:
             errors["proxy_relation"] = _("Say how you are linked to the person you post for.")
-        name = posting.beneficiary_name.strip()
+        name = relative.name if relative is not None else posting.beneficiary_name.strip()
         if not name:
             errors["beneficiary_name"] = _("Give the name of the person who needs help.")
         phone = posting.beneficiary_phone.strip()
@@ -519,6 +599,8 @@ def need_submit(*, poster: User, posting: Posting, request: HttpRequest | None =
                 ).first()
             except InvalidPhone:
                 beneficiary = None  # a landline: no account can have it
+        if relative is not None and relative.account_user_id is not None:
+            beneficiary = relative.account_user  # the registered relative's own account
         contact = phone or (_safe_phone(poster) if posting.use_my_phone else "")
     else:
         beneficiary = poster
@@ -590,6 +672,10 @@ def need_submit(*, poster: User, posting: Posting, request: HttpRequest | None =
             to_state=S.SUBMITTED,
             note=_("posted for someone else") if need.is_proxy else "",
         )
+        if spend:
+            timebank.need_timebank_hold(
+                need=need, member=poster, minutes=spend, relative=relative, request=request
+            )
         audit_record(
             action=NeedAudit.SUBMITTED,
             actor=poster,
@@ -599,6 +685,7 @@ def need_submit(*, poster: User, posting: Posting, request: HttpRequest | None =
                 "proxy": relation.value,
                 "for_account": beneficiary.pk if beneficiary else None,
                 "urgency": need.urgency,
+                "time_bank_minutes": spend,
             },
         )
         _tell_dispatchers(
@@ -622,6 +709,22 @@ def need_submit(*, poster: User, posting: Posting, request: HttpRequest | None =
 
 def _safe_phone(user: User) -> str:
     return user.phone or ""
+
+
+def _refund(need: Need, actor: User | None) -> None:
+    """The need ended before any service: time credit spent on it comes back (by reversal)."""
+    from zhiyuan.needs.models import TimeBankStatus
+    from zhiyuan.needs.timebank import need_timebank_refund
+
+    row = need_timebank_refund(need=need, actor=actor)
+    if row is not None and row.status == TimeBankStatus.REFUNDED:
+        _tell(
+            [row.member_id],
+            need,
+            "need.timebank_refunded",
+            gettext_lazy("Your %(minutes)s minutes of time credit for need #%(id)s are back"),
+            minutes=row.minutes,
+        )
 
 
 # --- the dispatcher's steps --------------------------------------------------------------------
@@ -663,6 +766,7 @@ def need_reject(
             request=request,
             fields=["reason", "reviewer", "closed_at", "review_due_at"],
         )
+        _refund(need, actor)
         _tell_resident(
             need,
             "need.rejected",
@@ -1034,6 +1138,7 @@ def need_cancel(
             request=request,
             fields=["reason", "closed_at", "review_due_at", "accept_due_at", "start_due_at"],
         )
+        _refund(need, actor)
         if touched:
             _tell(
                 touched,
@@ -1316,6 +1421,11 @@ def need_start(
         first = need.state == S.ACCEPTED
         _step(need, A.START, volunteer, volunteer=volunteer, request=request, fields=fields)
         if first:
+            from zhiyuan.needs.timebank import need_timebank_settle
+
+            # Service has started: time credit spent on the need is no longer refundable.
+            need_timebank_settle(need=need)
+        if first:
             _tell_resident(
                 need, "need.started", gettext_lazy("The volunteer has started on your need #%(id)s")
             )
@@ -1343,6 +1453,55 @@ def _check_photos(
             raise _errors(photos=_("Photos must be JPEG or PNG images."))
         checked.append((photo, result.content_type, upload_store_name(result)))
     return checked
+
+
+def _photos_store(
+    need: Need,
+    part: NeedAssignment,
+    checked: list[tuple[UploadedFile, str, str]],
+    actor: User,
+    request: HttpRequest | None,
+) -> list[NeedPhoto]:
+    stored = []
+    for upload, content_type, name in checked:
+        photo = NeedPhoto(need=need, assignment=part, content_type=content_type)
+        photo.file.save(name, upload, save=True)
+        audit_record(action=NeedAudit.PHOTO_ADDED, actor=actor, target=photo, request=request)
+        stored.append(photo)
+    return stored
+
+
+def need_photos_add(
+    *,
+    need: Need,
+    volunteer: User,
+    photos: Sequence[UploadedFile],
+    request: HttpRequest | None = None,
+) -> list[NeedPhoto]:
+    """Photos of the service, from the volunteer serving it (the app's way to send the
+    completion note's photos): while they serve, or once they finished until the resident
+    rated. The resident must have allowed photos; the same checks as the page (at most 6 per
+    volunteer, JPEG or PNG by their bytes, 5 MB each); stored under random names, never public."""
+    require(volunteer, "need.serve", None, request=request)
+    if not photos:
+        raise _errors(photos=_("Choose at least one photo."))
+    with transaction.atomic():
+        need = _locked(need)
+        if need.state not in (S.IN_SERVICE, S.COMPLETED):
+            raise IllegalTransition(
+                _("This need is %(state)s: photos of the service can no longer be added.")
+                % {"state": str(NeedState(need.state).label).lower()}
+            )
+        mine = NeedAssignment.objects.filter(
+            need=need,
+            volunteer=volunteer,
+            state__in=[AssignmentState.STARTED, AssignmentState.FINISHED],
+        ).first()
+        if mine is None:
+            raise IllegalTransition(_("You have not started this service."), code="not_started")
+        if mine.photos.count() + len(photos) > MAX_PHOTOS:
+            raise _errors(photos=_("At most %(n)d photos.") % {"n": MAX_PHOTOS})
+        return _photos_store(need, mine, _check_photos(need, photos), volunteer, request)
 
 
 def need_complete(
@@ -1382,12 +1541,9 @@ def need_complete(
             lng,
         )
         mine.save(update_fields=["state", "finished_at", "finish_lat", "finish_lng"])
-        for upload, content_type, name in checked:
-            photo = NeedPhoto(need=need, assignment=mine, content_type=content_type)
-            photo.file.save(name, upload, save=True)
-            audit_record(
-                action=NeedAudit.PHOTO_ADDED, actor=volunteer, target=photo, request=request
-            )
+        if mine.photos.count() + len(checked) > MAX_PHOTOS:
+            raise _errors(photos=_("At most %(n)d photos.") % {"n": MAX_PHOTOS})
+        _photos_store(need, mine, checked, volunteer, request)
         who = volunteer.name or str(volunteer.pk)
         need.completion_note = (
             f"{need.completion_note}\n{who}: {note}" if need.completion_note else f"{who}: {note}"
@@ -1423,11 +1579,21 @@ def need_complete(
 
 def record_organization_for(need: Need, volunteer: User) -> Organization | None:
     """Who organised (and so records and certifies, 谁组织谁记录) a volunteer's part: the team the
-    need went to; for a direct offer, the volunteer's own organisation whose area covers the
-    need, the nearest first. None when the volunteer belongs to no such organisation."""
+    need went to; for a direct offer, the civilisation-practice centre whose dispatcher sent it
+    (the organisation the region names, ``NeedPolicy.record_organization``) while it may
+    operate; where no region names one, the volunteer's own organisation whose area covers the
+    need, the nearest first. None when there is no such organisation."""
     if need.organization_id is not None:
         return need.organization
     from zhiyuan.organizations.models import Membership, OrganizationStatus
+    from zhiyuan.organizations.selectors import OperatePurpose, organization_can_operate
+
+    centre = selectors.record_organization_of(need.region_id)
+    if (
+        centre is not None
+        and organization_can_operate(centre, purpose=OperatePurpose.RECEIVE_DISPATCH) is None
+    ):
+        return centre
 
     rows = (
         Membership.objects.filter(
@@ -1471,6 +1637,7 @@ def need_service_record_create(
     if not apps.is_installed("zhiyuan.records") or organization is None:
         _record_waiting(assignment)
         return
+    from zhiyuan.needs.timebank import timebank_paid
     from zhiyuan.records.models import RecordKind
     from zhiyuan.records.services import record_create
 
@@ -1489,6 +1656,8 @@ def need_service_record_create(
         evidence=evidence,
         category=need.category.top.code,
         urgency=LEDGER_URGENCY[Urgency(need.urgency)],
+        # Service asked for with time credit earns the volunteer time credit in turn.
+        time_bank=timebank_paid(need),
     )
     assignment.organization = organization
     assignment.record_status = RecordStatus.CREATED
@@ -1516,10 +1685,15 @@ def need_records_backfill() -> int:
             volunteer=assignment.volunteer,
             checked_out_at__isnull=False,
         ).first()
-        with transaction.atomic():
-            need_service_record_create(
-                assignment=assignment, actor=assignment.volunteer, evidence=session
-            )
+        try:
+            with transaction.atomic():
+                need_service_record_create(
+                    assignment=assignment, actor=assignment.volunteer, evidence=session
+                )
+        except ValidationError as exc:
+            # One part the records service refuses must not hold back the others.
+            logger.warning("need part %s not recorded: %s", assignment.pk, exc.messages)
+            continue
         done += assignment.record_status == RecordStatus.CREATED
     return done
 
@@ -1626,6 +1800,7 @@ def need_expire(*, need: Need) -> Need:
         need.closed_at = timezone.now()
         need.review_due_at = need.accept_due_at = None
         _step(need, A.EXPIRE, None, fields=["closed_at", "review_due_at", "accept_due_at"])
+        _refund(need, None)
         _tell_resident(
             need, "need.expired", gettext_lazy("Need #%(id)s expired: nobody could take it in time")
         )

@@ -19,3 +19,13 @@ def needs_watch() -> dict[str, Any]:
     from zhiyuan.needs.services import need_deadlines_enforce
 
     return asdict(need_deadlines_enforce())
+
+
+@periodic(every=timedelta(hours=1))
+@task()
+def needs_records_backfill() -> int:
+    """Record the served parts left waiting for a certifying organisation (see
+    ``services.need_records_backfill``); also enqueued when a region names its centre."""
+    from zhiyuan.needs.services import need_records_backfill
+
+    return need_records_backfill()

@@ -6,6 +6,7 @@ app_name = "needs"
 urlpatterns = [
     path("", views.need_mine, name="mine"),
     path("new/", views.need_post, name="post"),
+    path("timebank/new/", views.need_post_timebank, name="post_timebank"),
     path("<int:pk>/", views.need_detail, name="detail"),
     path("<int:pk>/act/<slug:action>/", views.need_act, name="act"),
     path("<int:pk>/dispatch/", views.need_dispatch, name="dispatch"),

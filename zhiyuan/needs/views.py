@@ -39,13 +39,16 @@ from zhiyuan.needs.forms import (
     QueueFilterForm,
     RateForm,
     ReasonForm,
+    RecordOrganizationForm,
 )
 from zhiyuan.needs.models import (
     AssignmentState,
     Need,
     NeedCategory,
     NeedPhoto,
+    NeedPolicy,
     NeedRating,
+    NeedTimeBank,
     Urgency,
 )
 from zhiyuan.needs.ranking import distance_km, need_ranker
@@ -102,13 +105,37 @@ def _home_community(user: Any) -> str:
 @login_required
 def need_post(request: HttpRequest) -> HttpResponse:
     """Ask for help in a few taps; community workers and relatives post for someone (代点单)."""
+    require(request.user, "need.post", request=request)
+    return _post_page(request, timebank=False)
+
+
+@login_required
+def need_post_timebank(request: HttpRequest) -> HttpResponse:
+    """Ask for service with one's time-bank credit, for oneself or a registered relative."""
+    require(request.user, "need.timebank", request=request)
+    return _post_page(request, timebank=True)
+
+
+def _post_page(request: HttpRequest, *, timebank: bool) -> HttpResponse:
+    from zhiyuan.ledger.selectors import balances_of, relatives_of
+
     user = cast(User, request.user)
-    require(user, "need.post", request=request)
     community = request.POST.get("community") or _home_community(user)
     tree = selectors.category_tree(community or None)
-    form = NeedForm(request.POST or None, tree=tree, initial={"community": community})
+    relatives = list(relatives_of(user)) if timebank else None
+    form = NeedForm(
+        request.POST or None, tree=tree, relatives=relatives, initial={"community": community}
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        spend: dict[str, Any] = {}
+        if timebank:
+            whom = data["timebank_for"]
+            spend = {
+                "timebank_minutes": data["timebank_minutes"],
+                "timebank_relative": None if whom == "self" else int(whom),
+                "for_someone_else": False,
+            }
         posting = services.Posting(
             region=data["community"],
             category=data["category"],
@@ -131,6 +158,8 @@ def need_post(request: HttpRequest) -> HttpResponse:
             beneficiary_phone=data["beneficiary_phone"],
             proxy_relation=data["proxy_relation"] or "self",
         )
+        for name, value in spend.items():
+            setattr(posting, name, value)
         try:
             need = services.need_submit(poster=user, posting=posting, request=request)
         except ValidationError as exc:
@@ -145,6 +174,9 @@ def need_post(request: HttpRequest) -> HttpResponse:
             "form": form,
             "health_consent": consent_active(user, NoticeKind.SENSITIVE_HEALTH),
             "is_dispatcher": has_perm(user, "need.dispatch", None),
+            "timebank": timebank,
+            "balance": balances_of(user)["time_minutes"] if timebank else None,
+            "may_spend": has_perm(user, "need.timebank", None),
             **picker_context(community, "community"),
         },
     )
@@ -232,6 +264,7 @@ def _detail_context(request: HttpRequest, need: Need, **forms: Any) -> dict[str,
         if state in (NeedState.IN_SERVICE, NeedState.COMPLETED, NeedState.RATED)
         else [],
         "team_orgs": team_orgs,
+        "time_bank": NeedTimeBank.objects.filter(need=need).first(),
         "reason_form": forms.get("reason_form") or ReasonForm(),
         "decline_form": forms.get("decline_form") or ReasonForm(),
         "cancel_form": forms.get("cancel_form") or OptionalReasonForm(),
@@ -694,8 +727,31 @@ def need_settings(request: HttpRequest) -> HttpResponse:
     tops = [top for top, _ in tree]
     is_policy = request.method == "POST" and request.POST.get("form") == "policy"
     is_category = request.method == "POST" and request.POST.get("form") == "category"
+    is_centre = request.method == "POST" and request.POST.get("form") == "centre"
     policy_form = PolicyForm(request.POST if is_policy else None, initial=initial)
     category_form = CategoryForm(request.POST if is_category else None, tops=tops)
+    own_policy = NeedPolicy.objects.filter(region=region).first()
+    centre_form = RecordOrganizationForm(
+        request.POST if is_centre else None,
+        organizations=selectors.record_organization_choices(region.code),
+        initial={"organization": own_policy.record_organization_id if own_policy else None},
+    )
+    if is_centre and centre_form.is_valid():
+        chosen = centre_form.cleaned_data["organization"]
+        try:
+            services.need_record_organization_set(
+                region=region,
+                organization=Organization.objects.filter(pk=chosen).first() if chosen else None,
+                actor=user,
+                request=request,
+            )
+        except ValidationError as exc:
+            _attach(centre_form, exc)
+        else:
+            messages.success(
+                request, _("The rules for needs in %(region)s are saved.") % {"region": region.name}
+            )
+            return redirect(f"{request.path}?region={region.code}")
     if is_policy and policy_form.is_valid():
         d = policy_form.cleaned_data
         try:
@@ -741,6 +797,8 @@ def need_settings(request: HttpRequest) -> HttpResponse:
             "region": region,
             "policy_form": policy_form,
             "category_form": category_form,
+            "centre_form": centre_form,
+            "centre": selectors.record_organization_of(region.code),
             "tree": tree,
             "own": list(selectors.categories_of_region(region.code)),
             "urgencies": Urgency.choices,

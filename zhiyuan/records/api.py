@@ -92,6 +92,9 @@ class SummaryOut(Schema):
     next_level: int
     hours_to_next: float
     thresholds: list[int]
+    min_months: list[int]
+    months_of_service: int
+    rule_region: str
     history: list[StarOut]
 
 
@@ -109,6 +112,9 @@ def records_summary(request: HttpRequest) -> SummaryOut:
         next_level=stars.next_level,
         hours_to_next=stars.hours_missing,
         thresholds=list(stars.thresholds),
+        min_months=list(stars.min_months),
+        months_of_service=services.months_of_service(stars.first_service),
+        rule_region=stars.rule_region,
         history=[
             StarOut(level=a.level, reached_at=a.reached_at, hours=float(a.hours))
             for a in stars.awards
@@ -351,6 +357,8 @@ class CertificateOut(Schema):
     issued_at: dt.datetime
     stands: bool
     standing: str
+    revoked_at: dt.datetime | None
+    revoke_note: str  # the issuer's own note (shown to the volunteer, never publicly)
     pdf: str
     verify: str
 
@@ -369,6 +377,8 @@ def _certificate_out(c: Certificate) -> CertificateOut:
         issued_at=c.issued_at,
         stands=standing.stands,
         standing=standing.reason,
+        revoked_at=c.revoked_at,
+        revoke_note=c.revoke_reason,
         pdf=f"/api/v1/records/certificates/{c.pk}/pdf",
         verify=f"/records/verify/{c.short_code}/",
     )
@@ -425,8 +435,9 @@ class VerifyOut(Schema):
 
 @router.get("/verify/{code}", auth=None, response={200: VerifyOut, 404: ErrorOut})
 def certificate_verify(request: HttpRequest, code: str) -> VerifyOut:
-    """Public: is this certificate genuine, and does it still stand? Masked data only."""
-    certificate = selectors.certificate_by_code(code) or selectors.certificate_by_number(code)
+    """Public: is this certificate genuine, and does it still stand (if not, why, in plain
+    words)? Opened by the verification code only; masked data only."""
+    certificate = selectors.certificate_by_code(code)  # never by the (consecutive) number
     if certificate is None:
         raise Http404
     standing = services.certificate_standing(certificate)
@@ -478,23 +489,186 @@ def flag_rates(request: HttpRequest, days: int = 90) -> list[FlagRateOut]:
 
 
 class RuleIn(Schema):
-    rounding_unit: int = 1
-    rounding_mode: str = "down"
-    daily_cap_minutes: int = 720
-    confirm_days: int = 7
-    auto_confirm_clean: bool = True
-    star_hours: list[int] = [100, 300, 600, 1000, 1500]
-    star_min_months: list[int] = [0, 0, 0, 0, 0]
+    """Fields left out keep the value that applies now."""
+
+    rounding_unit: int | None = None
+    rounding_mode: str | None = None
+    daily_cap_minutes: int | None = None
+    confirm_days: int | None = None
+    auto_confirm_clean: bool | None = None
+    checkout_grace_minutes: int | None = None
+    star_hours: list[int] | None = None
+    star_min_months: list[int] | None = None
+    far_checkin_m: int | None = None
+    burst_seconds: int | None = None
+    burst_count: int | None = None
+    note: str = ""
+
+
+class RuleValuesOut(Schema):
+    rounding_unit: int
+    rounding_mode: str
+    daily_cap_minutes: int
+    confirm_days: int
+    auto_confirm_clean: bool
+    checkout_grace_minutes: int
+    star_hours: list[int]
+    star_min_months: list[int]
+    far_checkin_m: int
+    burst_seconds: int
+    burst_count: int
+
+
+class RuleOut(Schema):
+    region: str
+    applies_from: str  # the region whose rules apply ("" : the national defaults)
+    version: int  # of the region's own rules (0: none of its own)
+    values: RuleValuesOut
+
+
+class RuleVersionOut(Schema):
+    version: int
+    values: dict[str, Any]
+    changes: dict[str, list[Any]]
+    note: str
+    changed_at: dt.datetime
+    changed_by: int | None
+
+
+def _rule_region(request: HttpRequest, region_code: str) -> Region:
+    region = get_object_or_404(Region, pk=region_code)
+    require(request.user, "record.rules", region, request=request)
+    return region
+
+
+def _rule_out(region: Region) -> RuleOut:
+    from zhiyuan.records.models import RecordRule
+
+    applied = services.record_rules_for(region)
+    own = RecordRule.objects.filter(region=region).values_list("version", flat=True).first()
+    return RuleOut(
+        region=region.pk,
+        applies_from=applied.region_code,
+        version=own or 0,
+        values=RuleValuesOut(**services.rule_values(applied)),
+    )
+
+
+@router.get("/rules/{region_code}", response={200: RuleOut, 403: ErrorOut, 404: ErrorOut})
+def rules_get(request: HttpRequest, region_code: str) -> RuleOut:
+    """The recording rules that apply in a region, and where they come from."""
+    return _rule_out(_rule_region(request, region_code))
 
 
 @router.put(
-    "/rules/{region_code}",
-    response={200: dict[str, Any], 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    "/rules/{region_code}", response={200: RuleOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 )
-def rules_set(request: HttpRequest, region_code: str, data: RuleIn) -> dict[str, Any]:
-    """Set a region's recording rules (rounding, daily cap, deadline, star thresholds)."""
-    region = get_object_or_404(Region, pk=region_code)
-    rule = services.record_rule_set(
-        region=region, actor=_user(request), request=request, **data.dict()
+def rules_set(request: HttpRequest, region_code: str, data: RuleIn) -> RuleOut:
+    """Set a region's recording rules (rounding, daily cap, deadline, forgotten check-out,
+    star thresholds and months, anomaly thresholds): a new version, audited."""
+    region = _rule_region(request, region_code)
+    values = data.dict()
+    note = values.pop("note")
+    services.record_rule_set(
+        region=region, actor=_user(request), note=note, request=request, **values
     )
-    return {"region": rule.region_id, **data.dict()}
+    return _rule_out(region)
+
+
+@router.get(
+    "/rules/{region_code}/versions",
+    response={200: list[RuleVersionOut], 403: ErrorOut, 404: ErrorOut},
+)
+def rules_versions(request: HttpRequest, region_code: str) -> list[RuleVersionOut]:
+    """Every version of the region's own rules, newest first: values, changes, who and why."""
+    region = _rule_region(request, region_code)
+    return [
+        RuleVersionOut(
+            version=v.version,
+            values=v.values,
+            changes=v.changes,
+            note=v.note,
+            changed_at=v.changed_at,
+            changed_by=v.changed_by_id,
+        )
+        for v in selectors.rule_versions(region.pk)
+    ]
+
+
+# --- certificates, for their issuers ----------------------------------------------------------
+
+
+class IssuedOut(Schema):
+    id: int
+    number: str
+    organization: int
+    volunteer: str  # masked
+    period_start: dt.date
+    period_end: dt.date
+    hours: float
+    issued_at: dt.datetime
+    stands: bool
+    standing: str
+    revoked_at: dt.datetime | None
+    revoke_category: str
+    revoke_note: str
+
+
+def _issued_out(c: Certificate) -> IssuedOut:
+    standing = services.certificate_standing(c)
+    return IssuedOut(
+        id=c.pk,
+        number=c.number,
+        organization=c.organization_id,
+        volunteer=mask_name(c.volunteer_name),
+        period_start=c.period_start,
+        period_end=c.period_end,
+        hours=c.hours,
+        issued_at=c.issued_at,
+        stands=standing.stands,
+        standing=standing.reason,
+        revoked_at=c.revoked_at,
+        revoke_category=c.revoke_category,
+        revoke_note=c.revoke_reason,
+    )
+
+
+@router.get("/certificates/issued", response={200: list[IssuedOut], 403: ErrorOut})
+def certificates_issued(request: HttpRequest, q: str = "") -> list[IssuedOut]:
+    """Certificates my organisations issued (region admins: every issuer of their region)."""
+    org_ids = _organised_org_ids(request)
+    codes = region_scopes(request.user, "certificate.revoke")
+    if not org_ids and codes == []:
+        require(request.user, "certificate.revoke", request=request)
+    return [_issued_out(c) for c in selectors.certificates_issued(org_ids, codes, q[:40])[:200]]
+
+
+class RevokeIn(Schema):
+    category: str
+    note: str = ""
+
+
+@router.post(
+    "/certificates/{int:certificate_id}/revoke",
+    response={200: IssuedOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+)
+def certificate_revoke(request: HttpRequest, certificate_id: int, data: RevokeIn) -> IssuedOut:
+    """Revoke a certificate with a reason (``RevokeReason``: shown publicly in plain words)
+    and a note (not public). Issuing organisation's admins or the region's."""
+    certificate = get_object_or_404(
+        Certificate.objects.select_related("organization"), pk=certificate_id
+    )
+    if not services.certificate_may_revoke(request.user, certificate):
+        # Certificate ids are consecutive: outsiders get the answer of one that does not exist.
+        raise Http404
+    try:
+        done = services.certificate_revoke(
+            certificate=certificate,
+            actor=_user(request),
+            category=data.category,
+            note=data.note,
+            request=request,
+        )
+    except services.RecordRefused as exc:
+        raise _refusal(exc) from exc
+    return _issued_out(done)

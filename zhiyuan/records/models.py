@@ -66,6 +66,11 @@ class Flag(models.TextChoices):
     AUTO_CLOSED = "auto_closed", _("Check-out was forgotten and closed automatically")
 
 
+DEFAULT_BURST_SECONDS = 10
+DEFAULT_BURST_COUNT = 5
+DEFAULT_CHECKOUT_GRACE = 120
+
+
 class RoundingMode(models.TextChoices):
     DOWN = "down", _("Down")
     NEAREST = "nearest", _("To the nearest")
@@ -98,8 +103,18 @@ class RecordRule(models.Model):
     far_checkin_m = models.PositiveIntegerField(
         _("a check-in this far from the place is flagged (m; 0: the radius)"), default=0
     )
-    burst_seconds = models.PositiveSmallIntegerField(default=10)
-    burst_count = models.PositiveSmallIntegerField(default=5)
+    burst_seconds = models.PositiveSmallIntegerField(
+        _("burst window (seconds)"), default=DEFAULT_BURST_SECONDS
+    )
+    burst_count = models.PositiveSmallIntegerField(
+        _("people in a burst"), default=DEFAULT_BURST_COUNT
+    )
+    # A check-out forgotten this long after the shift's end is closed at the shift's end and
+    # flagged (activities: ``sessions_auto_close``).
+    checkout_grace_minutes = models.PositiveSmallIntegerField(
+        _("close a forgotten check-out after (minutes)"), default=DEFAULT_CHECKOUT_GRACE
+    )
+    version = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -120,6 +135,56 @@ class RecordRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.region_id}"
+
+    def permission_scope(self) -> Scope:
+        return Scope(region_code=self.region_id)
+
+
+# Defaults of the fields a region may set (also the national defaults in ``rules.Rules``).
+RULE_FIELDS = (
+    "rounding_unit",
+    "rounding_mode",
+    "daily_cap_minutes",
+    "confirm_days",
+    "auto_confirm_clean",
+    "checkout_grace_minutes",
+    "star_hours",
+    "star_min_months",
+    "far_checkin_m",
+    "burst_seconds",
+    "burst_count",
+)
+
+
+class RecordRuleVersion(models.Model):
+    """One version of a region's recording rules, kept for ever: who set it, when, why, every
+    value as set, and what changed from the version before. Rows are only added (the current
+    rule is ``RecordRule``; its ``version`` points at the latest row here)."""
+
+    region = models.ForeignKey("regions.Region", on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField()
+    values = models.JSONField(_("rules"))
+    changes = models.JSONField(_("changed"), default=dict, blank=True)
+    note = models.CharField(_("why"), max_length=200, blank=True)
+    changed_at = models.DateTimeField(_("changed"), default=timezone.now)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("recording rule version")
+        verbose_name_plural = _("recording rule versions")
+        ordering = ["region", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region", "version"],
+                name="%(app_label)s_%(class)s_one_number",
+                violation_error_message=_("This version of the region's rules exists already."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} v{self.version}"
 
     def permission_scope(self) -> Scope:
         return Scope(region_code=self.region_id)
@@ -354,6 +419,20 @@ class StarAward(models.Model):
         return f"{self.volunteer_id}: {self.level}★"
 
 
+class RevokeReason(models.TextChoices):
+    """Why a certificate was withdrawn, as the public verification page says it: plain words
+    and no personal data (the issuer's own note stays with the issuer and the volunteer)."""
+
+    ISSUED_IN_ERROR = "issued_in_error", _("It was issued in error.")
+    RECORDS_UNTRUE = (
+        "records_untrue",
+        _("The service it certifies was found not to have happened as recorded."),
+    )
+    REPLACED = "replaced", _("A new certificate was issued in its place.")
+    VOLUNTEER_ASKED = "volunteer_asked", _("The volunteer asked for it to be withdrawn.")
+    OTHER = "other", _("The issuing organisation withdrew it.")
+
+
 class CertificateSequence(models.Model):
     """The last certificate number an organisation gave out in a year (locked when numbering)."""
 
@@ -413,8 +492,16 @@ class Certificate(models.Model):
     content_summary = models.JSONField(default=list, blank=True)
     notes = models.CharField(_("notes"), max_length=200, blank=True)
     issued_at = models.DateTimeField(_("issued"), default=timezone.now)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoke_reason = models.CharField(max_length=200, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # What the public page says (a fixed sentence); ``revoke_reason`` is the revoker's own note,
+    # shown to the issuer and the volunteer only.
+    revoke_category = models.CharField(
+        _("why it was revoked"), max_length=20, choices=RevokeReason.choices, blank=True
+    )
+    revoke_reason = models.CharField(_("note"), max_length=200, blank=True)
     content_hash = models.CharField(max_length=64)
 
     class Meta:
@@ -438,3 +525,7 @@ class Certificate(models.Model):
     @property
     def hours(self) -> float:
         return round(self.minutes / 60, 2)
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None

@@ -32,6 +32,7 @@ class Rules:
     far_checkin_m: int = 0
     burst_seconds: int = 10
     burst_count: int = 5
+    checkout_grace_minutes: int = 120
 
 
 def actual_minutes(started_at: dt.datetime, ended_at: dt.datetime) -> int:

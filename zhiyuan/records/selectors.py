@@ -16,6 +16,7 @@ from zhiyuan.records.models import (
     Certificate,
     CorrectionRequest,
     CorrectionStatus,
+    RecordRuleVersion,
     RecordStatus,
     ServiceRecord,
 )
@@ -171,17 +172,45 @@ def certificates_of(volunteer: Any) -> QuerySet[Certificate]:
 
 
 def certificate_by_code(code: str) -> Certificate | None:
+    """The certificate with this verification code (printed beside its QR code). The public
+    check looks certificates up by this random code only: their numbers are consecutive, so a
+    number would let anyone walk through every certificate."""
     code = "".join(c for c in (code or "").upper() if c.isalnum())
     if not 6 <= len(code) <= 12:
         return None
     return Certificate.objects.filter(short_code=code).select_related("organization").first()
 
 
-def certificate_by_number(number: str) -> Certificate | None:
-    number = (number or "").strip().upper()
-    if not number or len(number) > 40:
-        return None
-    return Certificate.objects.filter(number=number).select_related("organization").first()
+def certificates_issued(
+    org_ids: list[int] | None, region_codes: list[str] | None, query: str = ""
+) -> QuerySet[Certificate]:
+    """Certificates issued by the given organisations, or by any organisation of the given
+    regions (``None``: everywhere), newest first; ``query`` narrows by number or code."""
+    rows = Certificate.objects.select_related("organization", "revoked_by")
+    scope = Q(pk__in=[])
+    if org_ids:
+        scope |= Q(organization_id__in=org_ids)
+    if region_codes is None:
+        scope = Q()
+    elif region_codes:
+        scope |= region_subtree_q(region_codes, field="organization__region")
+    rows = rows.filter(scope)
+    query = (query or "").strip().upper()
+    if query:
+        rows = rows.filter(Q(number__icontains=query) | Q(short_code=query))
+    # How many certified records were corrected since (read by ``certificate_standing``).
+    return rows.annotate(
+        changed_records=Count("records", filter=~Q(records__status=RecordStatus.CONFIRMED))
+    ).order_by("-issued_at", "-pk")
+
+
+def rule_versions(region_code: str, limit: int = 50) -> list[RecordRuleVersion]:
+    """The region's own rule versions, newest first, with who changed them."""
+    return list(
+        RecordRuleVersion.objects.filter(region_id=region_code)
+        .select_related("changed_by")
+        .order_by("-version")[:limit]
+    )
 
 
 def organizations_served(volunteer: Any) -> list[Organization]:

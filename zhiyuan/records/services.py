@@ -39,6 +39,7 @@ from zhiyuan.organizations.selectors import organization_chain
 from zhiyuan.organizations.services import organization_may
 from zhiyuan.records import anomalies
 from zhiyuan.records.models import (
+    RULE_FIELDS,
     Certificate,
     CertificateSequence,
     CorrectionRequest,
@@ -46,7 +47,9 @@ from zhiyuan.records.models import (
     RecordAudit,
     RecordKind,
     RecordRule,
+    RecordRuleVersion,
     RecordStatus,
+    RevokeReason,
     RoundingMode,
     ServiceRecord,
     StarAward,
@@ -57,6 +60,7 @@ from zhiyuan.records.rules import (
     Rules,
     actual_minutes,
     cap_for_day,
+    months_between,
     next_level,
     round_minutes,
     star_level,
@@ -100,6 +104,23 @@ def _ancestors(code: str) -> list[str]:
     return list(dict.fromkeys(reversed(codes)))
 
 
+def _rules_from(rule: RecordRule) -> Rules:
+    return Rules(
+        region_code=rule.region_id,
+        rounding_unit=rule.rounding_unit,
+        rounding_mode=rule.rounding_mode,
+        daily_cap_minutes=rule.daily_cap_minutes,
+        confirm_days=rule.confirm_days,
+        auto_confirm_clean=rule.auto_confirm_clean,
+        star_hours=tuple(rule.star_hours or DEFAULT_STAR_HOURS),
+        star_min_months=tuple(rule.star_min_months or DEFAULT_STAR_MONTHS),
+        far_checkin_m=rule.far_checkin_m,
+        burst_seconds=rule.burst_seconds,
+        burst_count=rule.burst_count,
+        checkout_grace_minutes=rule.checkout_grace_minutes,
+    )
+
+
 def record_rules_for(region: Region | str) -> Rules:
     """The nearest region's recording rules up the tree, or the national defaults."""
     code = region if isinstance(region, str) else region.pk
@@ -108,74 +129,147 @@ def record_rules_for(region: Region | str) -> Rules:
     for ancestor in chain:
         rule = found.get(ancestor)
         if rule is not None:
-            return Rules(
-                region_code=rule.region_id,
-                rounding_unit=rule.rounding_unit,
-                rounding_mode=rule.rounding_mode,
-                daily_cap_minutes=rule.daily_cap_minutes,
-                confirm_days=rule.confirm_days,
-                auto_confirm_clean=rule.auto_confirm_clean,
-                star_hours=tuple(rule.star_hours or DEFAULT_STAR_HOURS),
-                star_min_months=tuple(rule.star_min_months or DEFAULT_STAR_MONTHS),
-                far_checkin_m=rule.far_checkin_m,
-                burst_seconds=rule.burst_seconds,
-                burst_count=rule.burst_count,
-            )
+            return _rules_from(rule)
     return Rules()
+
+
+def checkout_grace_for(region: Region | str) -> dt.timedelta:
+    """How long after a shift's end a forgotten check-out is closed (and flagged), by the
+    region's rule (default two hours). Read by the activities' auto-close."""
+    return dt.timedelta(minutes=record_rules_for(region).checkout_grace_minutes)
+
+
+def rule_values(rules: Rules) -> dict[str, Any]:
+    """The settable values of a set of rules, as plain JSON (lists for the star rows)."""
+    return {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in ((f, getattr(rules, f)) for f in RULE_FIELDS)
+    }
+
+
+def _rule_errors(values: dict[str, Any]) -> dict[str, list[str]]:
+    """Every reason the values cannot be the region's rules, by field, in the reader's
+    language (nothing is saved unless this is empty)."""
+    errors: dict[str, list[str]] = {}
+
+    def between(field: str, low: int, high: int, message: str) -> None:
+        value = values[field]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            errors[field] = [message]
+
+    between("rounding_unit", 1, 60, _("Round to between 1 and 60 minutes."))
+    if values["rounding_mode"] not in RoundingMode.values:
+        errors["rounding_mode"] = [_("Choose a rounding from the list.")]
+    between("daily_cap_minutes", 60, 1440, _("The daily cap is between 1 and 24 hours."))
+    between("confirm_days", 1, 90, _("Records are confirmed within 1 to 90 days."))
+    between(
+        "checkout_grace_minutes",
+        15,
+        720,
+        _("A forgotten check-out is closed between 15 minutes and 12 hours after the shift."),
+    )
+    between("far_checkin_m", 0, 50_000, _("The distance is between 0 and 50,000 metres."))
+    between("burst_seconds", 1, 600, _("The burst window is between 1 and 600 seconds."))
+    between("burst_count", 2, 1000, _("A burst is between 2 and 1,000 people."))
+    hours = list(values["star_hours"])
+    months = list(values["star_min_months"])
+    if (
+        len(hours) != 5
+        or not all(isinstance(h, int) and not isinstance(h, bool) for h in hours)
+        or hours != sorted(hours)
+        or len(set(hours)) != 5
+        or hours[0] < 1
+        or hours[-1] > 100_000
+    ):
+        errors["star_hours"] = [_("Give five increasing hour thresholds, one per star.")]
+    if (
+        len(months) != 5
+        or not all(isinstance(m, int) and not isinstance(m, bool) for m in months)
+        or any(m < 0 or m > 600 for m in months)
+    ):
+        errors["star_min_months"] = [_("Give five minimum numbers of months, one per star.")]
+    elif months != sorted(months):
+        errors["star_min_months"] = [
+            _("A higher star cannot need fewer months of service than a lower one.")
+        ]
+    return errors
 
 
 def record_rule_set(
     *,
     region: Region,
     actor: User,
-    rounding_unit: int = 1,
-    rounding_mode: str = RoundingMode.DOWN,
-    daily_cap_minutes: int = 720,
-    confirm_days: int = 7,
-    auto_confirm_clean: bool = True,
-    star_hours: Sequence[int] = DEFAULT_STAR_HOURS,
-    star_min_months: Sequence[int] = DEFAULT_STAR_MONTHS,
+    rounding_unit: int | None = None,
+    rounding_mode: str | None = None,
+    daily_cap_minutes: int | None = None,
+    confirm_days: int | None = None,
+    auto_confirm_clean: bool | None = None,
+    checkout_grace_minutes: int | None = None,
+    star_hours: Sequence[int] | None = None,
+    star_min_months: Sequence[int] | None = None,
+    far_checkin_m: int | None = None,
+    burst_seconds: int | None = None,
+    burst_count: int | None = None,
+    note: str = "",
     request: HttpRequest | None = None,
 ) -> RecordRule:
-    """A region admin sets the region's recording rules (they apply to the whole subtree)."""
+    """A region admin sets the region's recording rules (they apply to the whole subtree).
+
+    A field not given (``None``) keeps the value that applies now (the region's own, an
+    ancestor's, or the national default). Each change is a new numbered ``RecordRuleVersion``
+    with every value, what changed and why, and an audit entry; nothing changes when any
+    value is refused (every reason is given at once)."""
     require(actor, "record.rules", region, request=request)
-    errors: dict[str, list[str]] = {}
-    if not 1 <= rounding_unit <= 60:
-        errors["rounding_unit"] = [_("Round to between 1 and 60 minutes.")]
-    if rounding_mode not in RoundingMode.values:
-        errors["rounding_mode"] = [_("Choose a rounding from the list.")]
-    if not 60 <= daily_cap_minutes <= 1440:
-        errors["daily_cap_minutes"] = [_("The daily cap is between 1 and 24 hours.")]
-    if not 1 <= confirm_days <= 90:
-        errors["confirm_days"] = [_("Records are confirmed within 1 to 90 days.")]
-    hours = list(star_hours)
-    months = list(star_min_months)
-    if len(hours) != 5 or hours != sorted(hours) or len(set(hours)) != 5 or hours[0] < 1:
-        errors["star_hours"] = [_("Give five increasing hour thresholds, one per star.")]
-    if len(months) != 5 or any(m < 0 for m in months):
-        errors["star_min_months"] = [_("Give five minimum numbers of months, one per star.")]
+    changes: dict[str, Any] = {
+        "rounding_unit": rounding_unit,
+        "rounding_mode": rounding_mode,
+        "daily_cap_minutes": daily_cap_minutes,
+        "confirm_days": confirm_days,
+        "auto_confirm_clean": auto_confirm_clean,
+        "checkout_grace_minutes": checkout_grace_minutes,
+        "star_hours": star_hours,
+        "star_min_months": star_min_months,
+        "far_checkin_m": far_checkin_m,
+        "burst_seconds": burst_seconds,
+        "burst_count": burst_count,
+    }
+    assert set(changes) == set(RULE_FIELDS)
+    current = rule_values(record_rules_for(region))
+    values = {**current, **{k: v for k, v in changes.items() if v is not None}}
+    values["star_hours"] = list(values["star_hours"])
+    values["star_min_months"] = list(values["star_min_months"])
+    errors = _rule_errors(values)
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        rule, _created = RecordRule.objects.update_or_create(
+        rule, _created = RecordRule.objects.get_or_create(region=region)
+        # Row lock on the region's rule: versions are numbered one after another, and two
+        # admins saving at once each see the other's values as "before".
+        rule = RecordRule.objects.select_for_update().get(pk=rule.pk)
+        own = rule_values(_rules_from(rule)) if rule.version else current
+        diff = {f: [own[f], values[f]] for f in RULE_FIELDS if own[f] != values[f]}
+        if rule.version and not diff:
+            return rule
+        for field_name in RULE_FIELDS:
+            setattr(rule, field_name, values[field_name])
+        rule.version += 1
+        rule.updated_at = timezone.now()
+        rule.save()
+        RecordRuleVersion.objects.create(
             region=region,
-            defaults={
-                "rounding_unit": rounding_unit,
-                "rounding_mode": rounding_mode,
-                "daily_cap_minutes": daily_cap_minutes,
-                "confirm_days": confirm_days,
-                "auto_confirm_clean": auto_confirm_clean,
-                "star_hours": hours,
-                "star_min_months": months,
-                "updated_at": timezone.now(),
-            },
+            version=rule.version,
+            values=values,
+            changes=diff,
+            note=(note or "").strip()[:200],
+            changed_at=rule.updated_at,
+            changed_by=actor,
         )
         audit_record(
             action=R.RULE_SET,
             actor=actor,
             target=rule,
             request=request,
-            detail={"region": region.pk, "star_hours": hours, "daily_cap": daily_cap_minutes},
+            detail={"region": region.pk, "version": rule.version, "changes": diff},
         )
     return rule
 
@@ -910,6 +1004,7 @@ class StarStatus:
     min_months: tuple[int, ...]
     first_service: dt.date | None
     awards: list[StarAward]
+    rule_region: str = ""
 
 
 def _home_region(volunteer: User) -> str | None:
@@ -943,7 +1038,15 @@ def star_status(volunteer: User, at: dt.datetime | None = None) -> StarStatus:
         min_months=rules.star_min_months,
         first_service=first,
         awards=list(StarAward.objects.filter(volunteer=volunteer).order_by("level")),
+        rule_region=rules.region_code,
     )
+
+
+def months_of_service(first_service: dt.date | None, at: dt.datetime | None = None) -> int:
+    """Completed months since the first confirmed service (0 before any)."""
+    if first_service is None:
+        return 0
+    return months_between(first_service, timezone.localdate(at or timezone.now()))
 
 
 def star_recompute(*, volunteer: User, at: dt.datetime | None = None) -> list[StarAward]:
@@ -1111,17 +1214,18 @@ class CertificateStanding:
 
 def certificate_standing(certificate: Certificate) -> CertificateStanding:
     """Does the certificate still stand? Not if revoked, nor if a record it counted has since
-    been corrected (the certified version is no longer the confirmed one)."""
+    been corrected (the certified version is no longer the confirmed one). The reason is
+    fit for the public page: a fixed sentence, never the revoker's own note."""
     if certificate.revoked_at is not None:
+        why = RevokeReason(certificate.revoke_category or RevokeReason.OTHER).label
         return CertificateStanding(
             False,
-            _("Revoked on %(day)s: %(reason)s")
-            % {
-                "day": timezone.localdate(certificate.revoked_at),
-                "reason": certificate.revoke_reason,
-            },
+            _("Revoked on %(day)s. %(why)s")
+            % {"day": timezone.localdate(certificate.revoked_at).isoformat(), "why": why},
         )
-    changed = certificate.records.exclude(status=RecordStatus.CONFIRMED).count()
+    changed = getattr(certificate, "changed_records", None)
+    if changed is None:
+        changed = certificate.records.exclude(status=RecordStatus.CONFIRMED).count()
     if changed:
         return CertificateStanding(
             False,
@@ -1131,25 +1235,70 @@ def certificate_standing(certificate: Certificate) -> CertificateStanding:
     return CertificateStanding(True, _("Valid: the certified records are unchanged."))
 
 
+def certificate_may_revoke(user: Any, certificate: Certificate) -> bool:
+    """An admin of the issuing organisation (or of a parent above it), or a region admin
+    whose region holds the issuing organisation."""
+    if user is None or user.pk == certificate.volunteer_id:
+        return False
+    organization = certificate.organization
+    return is_organiser(user, organization) or has_perm(
+        user, "certificate.revoke", Scope(region_code=organization.region_id)
+    )
+
+
 def certificate_revoke(
-    *, certificate: Certificate, actor: User, reason: str, request: HttpRequest | None = None
+    *,
+    certificate: Certificate,
+    actor: User,
+    category: str,
+    note: str = "",
+    request: HttpRequest | None = None,
 ) -> Certificate:
-    """The issuing organisation (or the region) withdraws a certificate, saying why; the
-    public page then shows that it no longer stands."""
-    if not (
-        organization_may(actor, "record.confirm", certificate.organization)
-        or has_perm(actor, "record.flags", certificate.organization)
-    ):
-        require(actor, "record.confirm", certificate.organization, request=request)
-    if not (reason or "").strip():
-        raise ValidationError({"reason": [_("Say why the certificate is revoked.")]})
+    """The issuing organisation (or the region) withdraws a certificate, saying why: a
+    ``RevokeReason`` the public page shows in plain words, and a note of its own for the
+    issuer and the volunteer. Audited; the volunteer is told. Revoking twice is refused."""
+    if not certificate_may_revoke(actor, certificate):
+        require(
+            actor,
+            "certificate.revoke",
+            Scope(region_code=certificate.organization.region_id),
+            request=request,
+        )
+        raise PermissionDenied(_("You cannot revoke your own certificate."))
+    errors: dict[str, list[str]] = {}
+    if category not in RevokeReason.values:
+        errors["category"] = [_("Choose why the certificate is revoked.")]
+    elif category == RevokeReason.OTHER and not (note or "").strip():
+        errors["note"] = [_("Say in a few words why the certificate is revoked.")]
+    if len((note or "").strip()) > 200:
+        errors["note"] = [_("Keep the note under 200 characters.")]
+    if errors:
+        raise ValidationError(errors)
     with transaction.atomic():
+        # Row lock on the certificate: two admins revoking at once revoke it once.
         certificate = Certificate.objects.select_for_update().get(pk=certificate.pk)
-        if certificate.revoked_at is None:
-            certificate.revoked_at = timezone.now()
-            certificate.revoke_reason = reason.strip()[:200]
-            certificate.save(update_fields=["revoked_at", "revoke_reason"])
-            audit_record(
-                action=R.CERTIFICATE_REVOKED, actor=actor, target=certificate, request=request
-            )
+        if certificate.revoked_at is not None:
+            raise RecordRefused("revoked", _("This certificate was revoked already."))
+        certificate.revoked_at = timezone.now()
+        certificate.revoked_by = actor
+        certificate.revoke_category = category
+        certificate.revoke_reason = (note or "").strip()
+        certificate.save(
+            update_fields=["revoked_at", "revoked_by", "revoke_category", "revoke_reason"]
+        )
+        audit_record(
+            action=R.CERTIFICATE_REVOKED,
+            actor=actor,
+            target=certificate,
+            request=request,
+            detail={"number": certificate.number, "category": category},
+        )
+        _notify(
+            [certificate.volunteer],
+            "certificate.revoked",
+            gettext_lazy("A certificate of yours was revoked"),
+            gettext_lazy("Certificate %(number)s no longer stands: %(why)s"),
+            "/records/mine/",
+            {"number": certificate.number, "why": RevokeReason(category).label},
+        )
     return certificate

@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -26,7 +26,15 @@ from zhiyuan.organizations.models import Organization
 from zhiyuan.organizations.selectors import organization_descendant_ids
 from zhiyuan.people.models import VolunteerProfile
 from zhiyuan.records import selectors, services
-from zhiyuan.records.models import Certificate, CorrectionRequest, RecordStatus, ServiceRecord
+from zhiyuan.records.forms import RevokeForm, RuleForm
+from zhiyuan.records.models import (
+    Certificate,
+    CorrectionRequest,
+    RecordStatus,
+    RevokeReason,
+    ServiceRecord,
+)
+from zhiyuan.regions.models import Region
 
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -177,11 +185,11 @@ def certificate_pdf(request: HttpRequest, certificate_id: int) -> HttpResponse:
 
 
 def certificate_verify(request: HttpRequest, code: str = "") -> HttpResponse:
-    """Public: anyone holding the certificate's QR code or short code can check it."""
+    """Public: anyone holding the certificate's QR code or short code can check it. Only the
+    random code opens a certificate: numbers are consecutive and would let anyone walk
+    through them (the number is shown once the code has opened it)."""
     code = code or request.GET.get("code", "")
-    certificate = None
-    if code:
-        certificate = selectors.certificate_by_code(code) or selectors.certificate_by_number(code)
+    certificate = selectors.certificate_by_code(code) if code else None
     context: dict[str, Any] = {"code": code, "certificate": certificate}
     if certificate is not None:
         context.update(
@@ -335,4 +343,172 @@ def flags(request: HttpRequest) -> HttpResponse:
             "days": days,
             "me": request.user.pk,
         },
+    )
+
+
+def _shown(value: Any) -> str:
+    """A rule value as a person reads it in the history."""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, list):
+        return " / ".join(str(v) for v in value)
+    return str(value)
+
+
+def _rule_region(request: HttpRequest) -> tuple[Region, list[Region]]:
+    """The region whose rules the admin edits (``?region=``, within their regions; by default
+    the first region they administer) and the regions they administer."""
+    codes = region_scopes(request.user, "record.rules")
+    mine = list(Region.objects.filter(pk__in=codes).order_by("code")) if codes else []
+    wanted = request.GET.get("region") or (mine[0].pk if mine else "")
+    region = Region.objects.filter(pk=wanted).first()
+    if region is None:
+        raise Http404
+    require(request.user, "record.rules", region, request=request)
+    return region, mine
+
+
+@login_required
+def rules(request: HttpRequest) -> HttpResponse:
+    """The region's recording rules: what applies now (and where it comes from), a form to
+    change them, and every earlier version with who changed what and why."""
+    require(request.user, "record.rules", request=request)
+    region, mine = _rule_region(request)
+    applied = services.record_rules_for(region)
+    form = RuleForm(request.POST or None, initial=RuleForm.initial_from(applied))
+    if request.method == "POST" and form.is_valid():
+        try:
+            rule = services.record_rule_set(
+                region=region,
+                actor=_user(request),
+                note=form.cleaned_data["note"],
+                request=request,
+                **form.rule_values(),
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(
+                request,
+                _("Version %(v)d of the recording rules is in force.") % {"v": rule.version},
+            )
+            return redirect(f"{request.path}?region={region.pk}")
+    source = Region.objects.filter(pk=applied.region_code).first() if applied.region_code else None
+    labels: dict[str, Any] = {name: f.label for name, f in RuleForm.base_fields.items()}
+    labels["star_hours"] = gettext_lazy("Hours for each star")
+    labels["star_min_months"] = gettext_lazy("Months of service for each star")
+    return render(
+        request,
+        "records/rules.html",
+        {
+            "region": region,
+            "regions": mine,
+            "form": form,
+            "source": source,
+            "versions": [
+                (
+                    v,
+                    [
+                        (labels.get(f, f), _shown(pair[0]), _shown(pair[1]))
+                        for f, pair in v.changes.items()
+                    ],
+                )
+                for v in selectors.rule_versions(region.pk)
+            ],
+        },
+    )
+
+
+def _issued_scope(request: HttpRequest) -> tuple[list[int], list[str] | None]:
+    """Organisations whose certificates the user may see and revoke, and regions (region
+    admins: every issuing organisation of their regions)."""
+    org_ids = _organised_ids(request)
+    codes = region_scopes(request.user, "certificate.revoke")
+    if not org_ids and codes == []:
+        require(request.user, "certificate.revoke", request=request)
+        raise PermissionDenied
+    return org_ids, codes
+
+
+@login_required
+def certificates_issued(request: HttpRequest) -> HttpResponse:
+    """Certificates issued by my organisations (or my region's), with whether each stands."""
+    org_ids, codes = _issued_scope(request)
+    query = request.GET.get("q", "")[:40]
+    rows = list(selectors.certificates_issued(org_ids, codes, query)[:100])
+    return render(
+        request,
+        "records/certificates_issued.html",
+        {
+            # Names masked, as everywhere by default (the API does the same).
+            "rows": [
+                (c, services.certificate_standing(c), mask_name(c.volunteer_name)) for c in rows
+            ],
+            "q": query,
+        },
+    )
+
+
+@login_required
+def certificate_revoke(request: HttpRequest, certificate_id: int) -> HttpResponse:
+    """Revoke a certificate, saying why (a fixed reason for the public page, a note)."""
+    certificate = get_object_or_404(
+        Certificate.objects.select_related("organization"), pk=certificate_id
+    )
+    if not services.certificate_may_revoke(request.user, certificate):
+        # Certificate ids are consecutive: outsiders get the answer of one that does not exist.
+        raise Http404
+    form = RevokeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.certificate_revoke(
+                certificate=certificate,
+                actor=_user(request),
+                request=request,
+                **form.cleaned_data,
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                _("Certificate %(number)s is revoked; the public check now says so.")
+                % {"number": certificate.number},
+            )
+            return redirect("records:certificates_issued")
+    return render(
+        request,
+        "records/certificate_revoke.html",
+        {
+            "certificate": certificate,
+            "volunteer_masked": mask_name(certificate.volunteer_name),
+            "standing": services.certificate_standing(certificate),
+            "form": form,
+            "reasons": RevokeReason.choices,
+        },
+    )
+
+
+@login_required
+def stars(request: HttpRequest) -> HttpResponse:
+    """My star level: each level's hours and months of service, which I have reached and
+    when, and what is still missing for the next."""
+    require(request.user, "record.own", request=request)
+    status = services.star_status(_user(request))
+    reached = {a.level: a for a in status.awards}
+    months = services.months_of_service(status.first_service)
+    levels = [
+        {
+            "level": index + 1,
+            "hours": hours,
+            "months": status.min_months[index] if index < len(status.min_months) else 0,
+            "award": reached.get(index + 1),
+            "current": index + 1 <= status.level,
+        }
+        for index, hours in enumerate(status.thresholds)
+    ]
+    return render(
+        request,
+        "records/stars.html",
+        {"status": status, "levels": levels, "months": months},
     )

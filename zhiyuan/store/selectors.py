@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from zhiyuan.accounts.models import User
+from zhiyuan.core.permissions import organization_scopes, region_scopes
 from zhiyuan.organizations.models import Organization, OrganizationStatus
 from zhiyuan.regions.selectors import region_subtree_q
 from zhiyuan.store.models import Reward, Voucher, VoucherStatus
@@ -43,3 +44,33 @@ def vouchers_used_at(organization_ids: list[int]) -> QuerySet[Voucher]:
 def partners_in(codes: list[str] | None) -> QuerySet[Organization]:
     """The organisations offering rewards in these regions: partner merchants first."""
     return Organization.objects.filter(region_subtree_q(codes), kind="merchant").order_by("name")
+
+
+def reward_scope_q(user: User) -> Q:
+    """The rewards this person may manage: their own shops' (merchant, organisation admin), or
+    every reward offered in their region (region admin). Nothing for anyone else."""
+    orgs = organization_scopes(user, "store.rewards")
+    codes = region_scopes(user, "store.rewards")
+    return Q(organization_id__in=orgs) | region_subtree_q(codes, field="organization__region")
+
+
+def rewards_managed_by(user: User) -> QuerySet[Reward]:
+    """Rewards the person manages, with how many are reserved by vouchers not yet handed over
+    and how many were handed over; on offer first."""
+    return (
+        Reward.objects.filter(reward_scope_q(user))
+        .select_related("organization")
+        .annotate(
+            reserved=Count("vouchers", filter=Q(vouchers__status=VoucherStatus.ISSUED)),
+            handed_over=Count("vouchers", filter=Q(vouchers__status=VoucherStatus.USED)),
+        )
+        .order_by("-active", "organization__name", "name")
+    )
+
+
+def shops_managed_by(user: User) -> QuerySet[Organization]:
+    """The organisations this person may list rewards for."""
+    orgs = organization_scopes(user, "store.rewards")
+    codes = region_scopes(user, "store.rewards")
+    in_region = region_subtree_q(codes) & Q(kind="merchant") if codes != [] else Q(pk__in=[])
+    return Organization.objects.filter(Q(pk__in=orgs) | in_region).order_by("name")

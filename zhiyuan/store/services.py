@@ -35,6 +35,8 @@ from zhiyuan.ledger.services import (
     user_account,
 )
 from zhiyuan.organizations.models import Organization, OrganizationKind, OrganizationStatus
+from zhiyuan.organizations.selectors import OperatePurpose
+from zhiyuan.organizations.services import organization_require_operable
 from zhiyuan.regions.models import Region
 from zhiyuan.store.models import Reward, RewardKind, Voucher, VoucherStatus
 
@@ -47,6 +49,9 @@ CODE_LENGTH = 8
 class StoreAudit(models.TextChoices):
     PARTNER_ADDED = "store.partner_added", _("Partner merchant added")
     REWARD_SAVED = "store.reward_saved", _("Reward saved")
+    REWARD_STOCK_SET = "store.reward_stock_set", _("Reward stock counted")
+    REWARD_WITHDRAWN = "store.reward_withdrawn", _("Reward withdrawn from sale")
+    REWARD_OFFERED = "store.reward_offered", _("Reward put back on sale")
     VOUCHER_USED = "store.voucher_used", _("Voucher used")
     VOUCHER_CANCELLED = "store.voucher_cancelled", _("Voucher cancelled and refunded")
     VOUCHER_EXPIRED = "store.voucher_expired", _("Voucher expired and refunded")
@@ -66,6 +71,32 @@ class NotOnOffer(LedgerRefused):
 
     def __init__(self) -> None:
         super().__init__(_("This reward is not on offer any more."))
+
+
+class InvalidReward(LedgerRefused):
+    default_code = "invalid_reward"
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "A reward needs a name (at most 80 characters), a price of at least one point, "
+                "a stock of zero or more and a voucher valid for 1 to 365 days."
+            )
+        )
+
+
+class StockBelowReserved(LedgerRefused):
+    default_code = "stock_below_reserved"
+    status = 409
+
+    def __init__(self, reserved: int) -> None:
+        super().__init__(
+            _(
+                "%(reserved)d of this reward are held by vouchers not yet handed over: there "
+                "must be at least that many on hand."
+            )
+            % {"reserved": reserved}
+        )
 
 
 class VoucherUnknown(LedgerRefused):
@@ -134,45 +165,211 @@ def store_partner_add(
     return partner
 
 
-@transaction.atomic
+def _check_reward(
+    *, name: str, price_points: int, valid_days: int, kind: str, description: str
+) -> None:
+    numbers = (price_points, valid_days)
+    if (
+        any(isinstance(n, bool) or not isinstance(n, int) for n in numbers)
+        or price_points <= 0
+        or not 1 <= valid_days <= 365
+        or not name.strip()
+        or len(name.strip()) > 80
+        or len(description) > 300
+        or kind not in RewardKind.values
+    ):
+        raise InvalidReward()
+
+
+def _locked_reward(reward: Reward) -> Reward:
+    # Row lock on the reward (second in the store's lock order): a change waits for the
+    # redemptions in flight, and redemptions after it see the new price, stock or state.
+    return Reward.objects.select_for_update().select_related("organization").get(pk=reward.pk)
+
+
 def reward_save(
     *,
-    organization: Organization,
+    organization: Organization | None = None,
     name: str,
     price_points: int,
-    stock: int,
-    kind: RewardKind = RewardKind.GOODS,
+    stock: int | None = None,
+    kind: RewardKind | str = RewardKind.GOODS,
     description: str = "",
     valid_days: int = 30,
-    active: bool = True,
+    active: bool | None = None,
     reward: Reward | None = None,
     actor: User,
     http_request: HttpRequest | None = None,
 ) -> Reward:
-    """List a reward, or change one (its price applies to redemptions from now on)."""
-    require(actor, "store.rewards", organization, request=http_request)
-    if price_points <= 0 or stock < 0 or valid_days <= 0 or not name.strip():
-        raise LedgerRefused(
-            _("A reward needs a name, a price of at least one point and a stock of zero or more."),
-            code="invalid_reward",
-        )
+    """List a new reward with its opening stock, or change one's name, description, kind,
+    price or voucher validity (a new price applies to redemptions from now on; vouchers
+    issued keep what was paid). The stock of a listed reward changes only through
+    ``reward_stock_set``, which knows what is reserved; withdrawing from sale through
+    ``reward_withdraw``.
+
+    Listing a new reward is publishing: an organisation that may not operate now (unverified,
+    suspended, banned) is refused with the reason (``OperationRefused``), checked before the
+    write's transaction opens so that the refusal stays in the audit log.
+    """
+    owner = organization if reward is None else reward.organization
+    if owner is None:
+        raise ValueError("a new reward needs its organisation")
+    require(actor, "store.rewards", owner, request=http_request)
     if reward is None:
-        reward = Reward(organization=organization)
+        organization_require_operable(
+            owner, purpose=OperatePurpose.PUBLISH, actor=actor, request=http_request
+        )
+    return _reward_save(
+        owner=owner,
+        name=name,
+        price_points=price_points,
+        stock=stock,
+        kind=kind,
+        description=description,
+        valid_days=valid_days,
+        active=active,
+        reward=reward,
+        actor=actor,
+        http_request=http_request,
+    )
+
+
+@transaction.atomic
+def _reward_save(
+    *,
+    owner: Organization,
+    name: str,
+    price_points: int,
+    stock: int | None,
+    kind: RewardKind | str,
+    description: str,
+    valid_days: int,
+    active: bool | None,
+    reward: Reward | None,
+    actor: User,
+    http_request: HttpRequest | None,
+) -> Reward:
+    description = description.strip()
+    _check_reward(
+        name=name,
+        price_points=price_points,
+        valid_days=valid_days,
+        kind=str(kind),
+        description=description,
+    )
+    if reward is None:
+        if stock is None or isinstance(stock, bool) or not isinstance(stock, int) or stock < 0:
+            raise InvalidReward()
+        reward = Reward(organization=owner, stock=stock, active=True if active is None else active)
+        before: dict[str, Any] = {}
     else:
-        # Row lock on the reward: a stock change waits for redemptions in flight.
-        reward = Reward.objects.select_for_update().get(pk=reward.pk, organization=organization)
+        if stock is not None or active is not None:
+            raise ValueError("change stock with reward_stock_set, sale with reward_withdraw")
+        reward = _locked_reward(reward)
+        before = {
+            "name": reward.name,
+            "description": reward.description,
+            "kind": reward.kind,
+            "price": reward.price_points,
+            "valid_days": reward.valid_days,
+        }
     reward.name, reward.description, reward.kind = name.strip(), description, RewardKind(kind)
-    reward.price_points, reward.stock, reward.valid_days = price_points, stock, valid_days
-    reward.active = active
+    reward.price_points, reward.valid_days = price_points, valid_days
     reward.save()
+    after = {
+        "name": reward.name,
+        "description": reward.description,
+        "kind": reward.kind,
+        "price": reward.price_points,
+        "valid_days": reward.valid_days,
+    }
+    detail: dict[str, Any] = {"price": price_points, "valid_days": valid_days}
+    if before:
+        detail["changed"] = sorted(k for k in after if after[k] != before[k])
+        if before["price"] != price_points:
+            detail["price_before"] = before["price"]
+    else:
+        detail.update(stock=reward.stock, active=reward.active, created=True)
     audit_record(
         action=StoreAudit.REWARD_SAVED,
         actor=actor,
         target=reward,
         request=http_request,
-        detail={"price": price_points, "stock": stock, "active": active},
+        detail=detail,
     )
     return reward
+
+
+@transaction.atomic
+def reward_stock_set(
+    *, reward: Reward, on_hand: int, actor: User, http_request: HttpRequest | None = None
+) -> Reward:
+    """Record how many of a reward the shop has on hand, counting those already promised.
+
+    ``on_hand`` includes the items held for vouchers issued but not yet handed over; what is
+    left for new redemptions (``Reward.stock``) is ``on_hand`` minus those. It can never be set
+    below what is reserved, so no voucher issued is left without its item. Setting the same
+    count twice changes nothing, so a double tap is harmless.
+    """
+    require(actor, "store.rewards", reward.organization, request=http_request)
+    if isinstance(on_hand, bool) or not isinstance(on_hand, int) or on_hand < 0:
+        raise InvalidReward()
+    locked = _locked_reward(reward)
+    # Under the reward's lock no redemption can issue a voucher; a voucher being returned
+    # meanwhile is still counted here and gives its item back to the stock after us.
+    reserved = Voucher.objects.filter(reward=locked, status=VoucherStatus.ISSUED).count()
+    if on_hand < reserved:
+        raise StockBelowReserved(reserved)
+    before = locked.stock
+    locked.stock = on_hand - reserved
+    locked.save(update_fields=["stock"])
+    audit_record(
+        action=StoreAudit.REWARD_STOCK_SET,
+        actor=actor,
+        target=locked,
+        request=http_request,
+        detail={"on_hand": on_hand, "reserved": reserved, "before": before, "stock": locked.stock},
+    )
+    return locked
+
+
+def _reward_on_offer(
+    reward: Reward, active: bool, actor: User, http_request: HttpRequest | None
+) -> Reward:
+    require(actor, "store.rewards", reward.organization, request=http_request)
+    locked = _locked_reward(reward)
+    if locked.active != active:
+        locked.active = active
+        locked.save(update_fields=["active"])
+        audit_record(
+            action=StoreAudit.REWARD_OFFERED if active else StoreAudit.REWARD_WITHDRAWN,
+            actor=actor,
+            target=locked,
+            request=http_request,
+            detail={"stock": locked.stock},
+        )
+    return locked
+
+
+@transaction.atomic
+def reward_withdraw(
+    *, reward: Reward, actor: User, http_request: HttpRequest | None = None
+) -> Reward:
+    """Take a reward off sale: nobody can redeem it any more. Vouchers already issued stay
+    valid and the shop still hands them over (or they are refunded on cancellation or
+    expiry). Withdrawing twice changes nothing."""
+    return _reward_on_offer(reward, False, actor, http_request)
+
+
+def reward_offer(*, reward: Reward, actor: User, http_request: HttpRequest | None = None) -> Reward:
+    """Put a withdrawn reward back on sale, with the stock it has; like listing a new one,
+    only while its organisation may operate (checked before the transaction opens)."""
+    require(actor, "store.rewards", reward.organization, request=http_request)
+    organization_require_operable(
+        reward.organization, purpose=OperatePurpose.PUBLISH, actor=actor, request=http_request
+    )
+    with transaction.atomic():
+        return _reward_on_offer(reward, True, actor, http_request)
 
 
 @ledger_service

@@ -10,4 +10,7 @@ urlpatterns = [
     path("vouchers/<str:code>/cancel/", views.voucher_cancel, name="voucher_cancel"),
     path("merchant/", views.merchant_home, name="merchant_home"),
     path("partners/", views.partners, name="partners"),
+    path("shop/", views.shop_rewards, name="shop_rewards"),
+    path("shop/new/", views.shop_reward_new, name="shop_reward_new"),
+    path("shop/<int:pk>/", views.shop_reward_edit, name="shop_reward_edit"),
 ]

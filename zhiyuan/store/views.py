@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -23,6 +23,8 @@ from zhiyuan.core.permissions import organization_scopes, region_scopes, require
 from zhiyuan.ledger.forms import KeyedForm
 from zhiyuan.ledger.views import admin_region, member_region
 from zhiyuan.organizations.models import Organization, OrganizationKind
+from zhiyuan.organizations.services import OperationRefused
+from zhiyuan.store import forms as store_forms
 from zhiyuan.store import selectors, services
 from zhiyuan.store.models import Reward, RewardKind, Voucher
 
@@ -208,6 +210,8 @@ def partners(request: HttpRequest) -> HttpResponse:
                 return redirect("store:partners")
     except ValidationError as exc:
         (partner_form if action == "partner" else reward_form).add_error(None, exc.messages[0])
+    except OperationRefused as exc:
+        reward_form.add_error(None, exc.refusal.message)
     return render(
         request,
         "store/partners.html",
@@ -220,4 +224,125 @@ def partners(request: HttpRequest) -> HttpResponse:
             "reward_form": reward_form,
             "merchant_kind": OrganizationKind.MERCHANT,
         },
+    )
+
+
+# --- a merchant's (or organisation's) own rewards ----------------------------------------------
+
+
+def _managed_reward(request: HttpRequest, pk: int) -> Reward:
+    # Another shop's reward answers 404, like one that does not exist.
+    return get_object_or_404(selectors.rewards_managed_by(cast(User, request.user)), pk=pk)
+
+
+@login_required
+def shop_rewards(request: HttpRequest) -> HttpResponse:
+    """The rewards of the shops this person manages: price, what is left, what is reserved."""
+    require(request.user, "store.rewards", request=request)
+    user = cast(User, request.user)
+    return render(
+        request,
+        "store/shop_rewards.html",
+        {
+            "rewards": selectors.rewards_managed_by(user),
+            "can_add": selectors.shops_managed_by(user).exists(),
+        },
+    )
+
+
+@login_required
+def shop_reward_new(request: HttpRequest) -> HttpResponse:
+    require(request.user, "store.rewards", request=request)
+    user = cast(User, request.user)
+    shops = selectors.shops_managed_by(user)
+    if not shops.exists():
+        raise Http404
+    form = store_forms.RewardNewForm(request.POST or None, shops=shops)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            reward = services.reward_save(
+                organization=data["organization"],
+                name=data["name"],
+                description=data["description"],
+                kind=data["kind"],
+                price_points=data["price_points"],
+                stock=data["stock"],
+                valid_days=data["valid_days"],
+                actor=user,
+                http_request=request,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc.messages[0])
+        except OperationRefused as exc:
+            form.add_error(None, exc.refusal.message)
+        else:
+            messages.success(request, _("Reward listed: %(name)s.") % {"name": reward.name})
+            return redirect("store:shop_rewards")
+    return render(request, "store/shop_reward_new.html", {"form": form})
+
+
+@login_required
+def shop_reward_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a reward's details, count its stock, take it off sale or put it back."""
+    require(request.user, "store.rewards", request=request)
+    user = cast(User, request.user)
+    reward = _managed_reward(request, pk)
+    details = store_forms.RewardDetailsForm(
+        initial={
+            "name": reward.name,
+            "description": reward.description,
+            "kind": reward.kind,
+            "price_points": reward.price_points,
+            "valid_days": reward.valid_days,
+        }
+    )
+    reserved: int = getattr(reward, "reserved")  # noqa: B009 — annotated by the selector
+    stock_form = store_forms.StockForm(initial={"on_hand": reward.stock + reserved})
+    action = request.POST.get("action") if request.method == "POST" else None
+    done = None
+    try:
+        if action == "details":
+            details = store_forms.RewardDetailsForm(request.POST)
+            if details.is_valid():
+                data = details.cleaned_data
+                services.reward_save(
+                    reward=reward,
+                    name=data["name"],
+                    description=data["description"],
+                    kind=data["kind"],
+                    price_points=data["price_points"],
+                    valid_days=data["valid_days"],
+                    actor=user,
+                    http_request=request,
+                )
+                done = _("Reward saved.")
+        elif action == "stock":
+            stock_form = store_forms.StockForm(request.POST)
+            if stock_form.is_valid():
+                services.reward_stock_set(
+                    reward=reward,
+                    on_hand=stock_form.cleaned_data["on_hand"],
+                    actor=user,
+                    http_request=request,
+                )
+                done = _("Stock saved.")
+        elif action == "withdraw":
+            services.reward_withdraw(reward=reward, actor=user, http_request=request)
+            done = _("Withdrawn from sale. Vouchers already issued stay valid.")
+        elif action == "offer":
+            services.reward_offer(reward=reward, actor=user, http_request=request)
+            done = _("Back on sale.")
+    except ValidationError as exc:
+        (stock_form if action == "stock" else details).add_error(None, exc.messages[0])
+    except OperationRefused as exc:
+        messages.error(request, exc.refusal.message)
+        return redirect("store:shop_reward_edit", pk=reward.pk)
+    if done:
+        messages.success(request, done)
+        return redirect("store:shop_reward_edit", pk=reward.pk)
+    return render(
+        request,
+        "store/shop_reward_edit.html",
+        {"reward": reward, "details": details, "stock_form": stock_form},
     )

@@ -20,6 +20,7 @@ def needs_home(context: dict[str, Any], role: str) -> dict[str, Any]:
     """Links and counts for one role's home page (resident, volunteer, dispatcher…)."""
     user = context["request"].user
     out: dict[str, Any] = {"role": role, "show": True}
+    out["can_spend"] = role in ("resident", "volunteer") and has_perm(user, "need.timebank", None)
     if role == "resident" and has_perm(user, "need.post", None):
         mine = list(selectors.need_list_posted_by(user)[:3])
         out["mine"] = [(n, NEXT_STEP[NeedState(n.state)]) for n in mine]
