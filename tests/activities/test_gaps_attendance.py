@@ -12,6 +12,7 @@ from tests.factories import OrganizationFactory, make_user
 from tests.records.helpers import bearer
 from zhiyuan.accounts.roles import Role
 from zhiyuan.activities import services
+from zhiyuan.activities.autoclose import sessions_auto_close_by_rule
 from zhiyuan.activities.models import Signup, SignupStatus
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,7 @@ def history(make_activity, community, frozen_clock):
     frozen_clock.move_to(at(4, 9, 5))
     services.checkin_scan(volunteer=present, code=services.checkin_code(shift))
     frozen_clock.move_to(at(4, 14, 30))  # past the end and the two-hour grace
-    services.sessions_auto_close()
+    sessions_auto_close_by_rule()
     assert Signup.objects.get(volunteer=absent).status == SignupStatus.NO_SHOW
     return {"shift": shift, "early": early, "late": late, "absent": absent, "present": present}
 

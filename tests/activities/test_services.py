@@ -14,6 +14,7 @@ from tests.activities.fixtures import NOW, PLACE, at, first_shift, give_identity
 from tests.factories import OrganizationFactory, make_user
 from zhiyuan.accounts.roles import Role
 from zhiyuan.activities import geo, qr, services
+from zhiyuan.activities.autoclose import sessions_auto_close_by_rule
 from zhiyuan.activities.models import (
     ActivityAudit,
     ActivityStatus,
@@ -524,9 +525,9 @@ def test_forgotten_checkout_closes_at_the_shift_end_flagged(
     frozen_clock.move_to(at(4, 9, 5))
     services.checkin_scan(volunteer=volunteer, code=services.checkin_code(seated))
     frozen_clock.move_to(at(4, 13, 59))  # shift ended at 12:00; the grace is two hours
-    assert services.sessions_auto_close() == 0
+    assert sessions_auto_close_by_rule() == 0
     frozen_clock.move_to(at(4, 14, 1))
-    assert services.sessions_auto_close() == 1
+    assert sessions_auto_close_by_rule() == 1
     session = ServiceSession.objects.get(volunteer=volunteer)
     assert session.checked_out_at == at(4, 12, 0)
     assert session.checkout_method == CheckMethod.AUTO
@@ -536,7 +537,7 @@ def test_forgotten_checkout_closes_at_the_shift_end_flagged(
     no_show = Signup.objects.get(volunteer=absent)
     assert no_show.status == SignupStatus.NO_SHOW
     assert reliability_of([absent.pk])[absent.pk].no_shows == 1
-    assert services.sessions_auto_close() == 0  # runs again without doing anything twice
+    assert sessions_auto_close_by_rule() == 0  # runs again without doing anything twice
 
 
 def test_cancelling_an_activity_releases_everyone(make_activity, organiser, volunteer):

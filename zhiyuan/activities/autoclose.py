@@ -1,15 +1,15 @@
 """Forgotten check-outs and no-shows by each region's rule.
 
-``services.sessions_auto_close`` closes a forgotten check-out two hours after its shift ended,
-everywhere. A region may set its own grace (``records.RecordRule.checkout_grace_minutes``,
+A forgotten check-out is closed two hours after its shift ended unless the region sets its own
+grace (``records.RecordRule.checkout_grace_minutes``,
 edited on the region's recording-rules page); this module applies it: a session still open
 ``grace`` after its shift ended is closed *at the shift's end* (service is never counted to
 the time of closing) and flagged ``auto_closed``, and people with a confirmed seat who never
 checked in are then counted as no-shows — each shift by the rule of its activity's region.
 
 It reuses the check-out of ``services`` (one transaction: the session, its record, the audit
-entry), so there is still one way to close a session. The periodic task calls
-``sessions_auto_close_by_rule`` in place of ``services.sessions_auto_close``.
+entry), so there is still one way to close a session. The periodic task ``checkouts_close``
+calls ``sessions_auto_close_by_rule`` every 15 minutes.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ services below answer (docs/activities.md, "The quick paths").
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -29,7 +28,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -83,8 +82,6 @@ MAX_WEEKS = 52
 CHECKIN_OPENS_BEFORE = dt.timedelta(minutes=60)
 # A token's last use is written at most this often (as ``accounts.services.token_authenticate``).
 TOKEN_TOUCH_EVERY = dt.timedelta(minutes=5)
-# A session still open this long after its shift ended is closed at the shift's end, flagged.
-CHECKOUT_GRACE = dt.timedelta(hours=2)
 # Shifts starting within this time are checked for too few people.
 UNDERSTAFFED_LOOKAHEAD = dt.timedelta(hours=48)
 
@@ -1857,77 +1854,6 @@ def checkout_roster(
                 detail={"shift": shift.pk, "volunteer": volunteer.pk},
             )
     return result
-
-
-def sessions_auto_close(now: dt.datetime | None = None) -> int:
-    """Close check-ins whose check-out was forgotten: at the shift's end (service is counted
-    to the end of the shift, never to the time of closing), flagged for the confirmer. Then
-    count people with a confirmed seat who never checked in as no-shows."""
-    now = now or timezone.now()
-    closed = 0
-    open_sessions = ServiceSession.objects.filter(
-        checked_out_at__isnull=True, shift__ends_at__lte=now - CHECKOUT_GRACE
-    ).select_related("shift__activity", "volunteer")
-    for session in open_sessions[:2000]:
-        shift = session.shift
-        assert shift is not None
-        result = _close_session(
-            shift=shift,
-            volunteer=session.volunteer,
-            method=CheckMethod.AUTO,
-            evidence={"closed_at": now.isoformat()},
-            client_at=None,
-            actor=None,
-            flags=["auto_closed"],
-            at=shift.ends_at,
-        )
-        if result.created:
-            closed += 1
-            with transaction.atomic():
-                audit_record(
-                    action=A.AUTO_CHECKOUT,
-                    target=result.session,
-                    detail={"shift": shift.pk, "volunteer": session.volunteer_id},
-                )
-    signups_mark_no_shows(now=now)
-    return closed
-
-
-def signups_mark_no_shows(now: dt.datetime | None = None) -> int:
-    """Confirmed people of shifts that ended (plus the grace period) without checking in did
-    not turn up; they are counted and shown to organisers, and the ledger's no-show rule runs."""
-    from zhiyuan.ledger import errors as ledger_errors
-    from zhiyuan.ledger.services import ledger_penalise_no_show
-
-    now = now or timezone.now()
-    came = ServiceSession.objects.filter(shift=OuterRef("shift"), volunteer=OuterRef("volunteer"))
-    rows = (
-        Signup.objects.filter(
-            status=SignupStatus.CONFIRMED, shift__ends_at__lte=now - CHECKOUT_GRACE
-        )
-        .annotate(came=Exists(came))
-        .filter(came=False)
-        .select_related("shift__activity", "volunteer")
-    )
-    count = 0
-    for signup in rows[:2000]:
-        with transaction.atomic():
-            updated = Signup.objects.filter(pk=signup.pk, status=SignupStatus.CONFIRMED).update(
-                status=SignupStatus.NO_SHOW
-            )
-            if not updated:
-                continue
-            audit_record(action=A.NO_SHOW, target=signup, detail={"shift": signup.shift_id})
-            # No earning rules in the region: the no-show is counted, nothing is booked.
-            with contextlib.suppress(ledger_errors.LedgerRefused):
-                ledger_penalise_no_show(
-                    volunteer=signup.volunteer,
-                    region=signup.shift.activity.region_id,
-                    occurred_at=signup.shift.starts_at,
-                    source=f"signup:{signup.pk}",
-                )
-        count += 1
-    return count
 
 
 # --- sessions for a resident's need (called by the needs app) ---------------------------------

@@ -110,7 +110,7 @@ class RecordRule(models.Model):
         _("people in a burst"), default=DEFAULT_BURST_COUNT
     )
     # A check-out forgotten this long after the shift's end is closed at the shift's end and
-    # flagged (activities: ``sessions_auto_close``).
+    # flagged (``activities.autoclose.sessions_auto_close_by_rule``).
     checkout_grace_minutes = models.PositiveSmallIntegerField(
         _("close a forgotten check-out after (minutes)"), default=DEFAULT_CHECKOUT_GRACE
     )
