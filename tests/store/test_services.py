@@ -125,3 +125,28 @@ def test_the_sweep_expires_whatever_is_due(volunteer, district, reward) -> None:
     assert services.store_expire_due() == 0
     assert services.store_expire_due(timezone.now() + dt.timedelta(days=31)) == 2
     assert balance(volunteer) == 100
+
+
+def test_a_shop_under_a_suspended_parent_hands_out_nothing(
+    volunteer, district, reward, merchant_org
+) -> None:
+    """Suspending an organisation stops its teams and shops too (its own status stays
+    "verified"): redeeming asks the same question as publishing."""
+    from zhiyuan.safeguards.services import sanction_impose
+
+    parent = OrganizationFactory(region=district, name="某商会")
+    type(merchant_org).objects.filter(pk=merchant_org.pk).update(parent=parent)
+    give_points(volunteer, district, 100)
+    sanction_impose(
+        party=parent,
+        kind="suspension",
+        reason="以志愿服务名义营利",
+        ends_at=timezone.now() + dt.timedelta(days=30),
+        actor=make_user(Role.REGION_ADMIN, region=district),
+    )
+    merchant_org.refresh_from_db()
+    assert merchant_org.is_verified
+    with translation.override("en"), pytest.raises(services.NotOnOffer, match="not on offer"):
+        services.store_redeem(volunteer=volunteer, reward=reward, key=new_key())
+    reward.refresh_from_db()
+    assert reward.stock == 5 and balance(volunteer) == 100 and store_balance(merchant_org) == 0

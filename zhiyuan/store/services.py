@@ -35,7 +35,7 @@ from zhiyuan.ledger.services import (
     user_account,
 )
 from zhiyuan.organizations.models import Organization, OrganizationKind, OrganizationStatus
-from zhiyuan.organizations.selectors import OperatePurpose
+from zhiyuan.organizations.selectors import OperatePurpose, organization_can_operate
 from zhiyuan.organizations.services import organization_require_operable
 from zhiyuan.regions.models import Region
 from zhiyuan.store.models import Reward, RewardKind, Voucher, VoucherStatus
@@ -393,7 +393,13 @@ def store_redeem(
         .filter(pk=reward_id)
         .first()
     )
-    if offered is None or not offered.active or not offered.organization.is_verified:
+    # A shop under a sanction (or not verified) hands out nothing in the name of volunteering.
+    if (
+        offered is None
+        or not offered.active
+        or organization_can_operate(offered.organization, purpose=OperatePurpose.PUBLISH)
+        is not None
+    ):
         raise NotOnOffer()
     if offered.stock <= 0:
         raise OutOfStock()
