@@ -32,6 +32,7 @@ def test_full_demo_district(capsys) -> None:
     for login in demo_logins():
         assert login.phone in out
     assert DEMO_PASSWORD in out
+    assert "13900000020" in out  # the centre's admin, who confirms directly dispatched needs
 
 
 @pytest.mark.django_db(transaction=True)  # flushes mid-test, which needs real transactions

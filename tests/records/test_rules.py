@@ -173,14 +173,14 @@ def test_the_page_refuses_in_the_readers_language_and_keeps_what_was_typed(
         page = client.post("/records/rules/", bad, HTTP_ACCEPT_LANGUAGE="en")
     text = page.content.decode()
     assert page.status_code == 200
-    assert "The daily cap is between 1 and 24 hours." in text
+    assert "The daily cap is between 60 and 1440 minutes (1 to 24 hours)." in text
     assert "Give five increasing hour thresholds, one per star." in text
     assert 'value="30"' in text and 'value="50"' in text and "我写的理由" in text
     # The default language is Chinese: the same refusal, translated.
     page = client.post("/records/rules/", bad)
     with override("zh-hans"):
-        chinese = gettext("The daily cap is between 1 and 24 hours.")
-    assert chinese != "The daily cap is between 1 and 24 hours."
+        chinese = gettext("The daily cap is between 60 and 1440 minutes (1 to 24 hours).")
+    assert chinese != "The daily cap is between 60 and 1440 minutes (1 to 24 hours)."
     assert chinese in page.content.decode()
     # A typed word in a number field is refused by the form, and kept.
     page = client.post("/records/rules/", form_data(confirm_days="seven"))
@@ -263,3 +263,13 @@ def test_postgresql_refuses_to_delete_a_version(district, region_admin):
     with pytest.raises(DatabaseError), transaction.atomic():
         RecordRuleVersion.objects.filter(region=district).delete()
     assert RecordRuleVersion.objects.filter(region=district).exists()
+
+
+def test_the_history_names_a_rounding_mode_in_the_readers_words(
+    client: Client, district, region_admin
+):
+    client.force_login(region_admin)
+    done = client.post("/records/rules/", form_data(rounding_mode="nearest"))
+    assert done.status_code == 302
+    history = client.get(done["Location"]).content.decode()
+    assert "向下取整 → 四舍五入" in history and "down → nearest" not in history

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from zhiyuan.activities.models import Approval, Project, Recurrence
+from zhiyuan.core.forms import CHOOSE
 from zhiyuan.organizations.models import Organization
 from zhiyuan.people.models import QualificationKind, Skill
 from zhiyuan.regions.models import Region
@@ -24,7 +25,11 @@ class BrowseForm(forms.Form):
     km = forms.IntegerField(label=_("Within (km)"), min_value=1, max_value=100, required=False)
     day = forms.DateField(label=_("On the day"), required=False, widget=DATE)
     skill = forms.ModelChoiceField(
-        label=_("Skill"), queryset=Skill.objects.all(), required=False, to_field_name="code"
+        empty_label=CHOOSE,
+        label=_("Skill"),
+        queryset=Skill.objects.all(),
+        required=False,
+        to_field_name="code",
     )
     kind = forms.ChoiceField(
         label=_("Kind"), choices=[("", "—"), *ActivityType.choices], required=False
@@ -33,7 +38,7 @@ class BrowseForm(forms.Form):
 
 class ProjectForm(forms.Form):
     organization = forms.ModelChoiceField(
-        label=_("Organisation"), queryset=Organization.objects.none()
+        empty_label=CHOOSE, label=_("Organisation"), queryset=Organization.objects.none()
     )
     title = forms.CharField(label=_("Title"), max_length=120)
     goal = forms.CharField(label=_("Goal"), widget=forms.Textarea(attrs={"rows": 3}))
@@ -59,10 +64,10 @@ class ProjectForm(forms.Form):
 
 class ActivityForm(forms.Form):
     organization = forms.ModelChoiceField(
-        label=_("Organisation"), queryset=Organization.objects.none()
+        empty_label=CHOOSE, label=_("Organisation"), queryset=Organization.objects.none()
     )
     project = forms.ModelChoiceField(
-        label=_("Project"), queryset=Project.objects.none(), required=False
+        empty_label=CHOOSE, label=_("Project"), queryset=Project.objects.none(), required=False
     )
     title = forms.CharField(label=_("Title"), max_length=120)
     description = forms.CharField(
@@ -73,7 +78,9 @@ class ActivityForm(forms.Form):
     )
     activity_type = forms.ChoiceField(label=_("Kind"), choices=ActivityType.choices)
     region = forms.ModelChoiceField(
-        label=_("Where (community)"), queryset=Region.objects.filter(level__gte=4)
+        empty_label=CHOOSE,
+        label=_("Where (community)"),
+        queryset=Region.objects.filter(level__gte=4),
     )
     place_name = forms.CharField(label=_("Place"), max_length=200)
     lat = forms.FloatField(label=_("Latitude"), min_value=-90, max_value=90)

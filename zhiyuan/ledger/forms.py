@@ -8,6 +8,7 @@ from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from zhiyuan.core.forms import CHOOSE
 from zhiyuan.ledger.models import Elder, ElderReason, Relation, Relative
 from zhiyuan.ledger.rules import RuleError, RuleParams
 
@@ -36,7 +37,7 @@ class MinutesField(forms.IntegerField):
 
 class TransferForm(KeyedForm):
     relative = forms.ModelChoiceField(
-        queryset=Relative.objects.none(), label=gettext_lazy("To my relative")
+        empty_label=CHOOSE, queryset=Relative.objects.none(), label=gettext_lazy("To my relative")
     )
     minutes = MinutesField()
 
@@ -163,7 +164,9 @@ class RelativeForm(forms.Form):
 
 
 class SeedForm(KeyedForm):
-    elder = forms.ModelChoiceField(queryset=Elder.objects.none(), label=gettext_lazy("Elder"))
+    elder = forms.ModelChoiceField(
+        empty_label=CHOOSE, queryset=Elder.objects.none(), label=gettext_lazy("Elder")
+    )
     minutes = MinutesField()
     decision = forms.CharField(
         label=gettext_lazy("Decision (meeting, document number)"), max_length=200

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from zhiyuan.accounts.models import User
 from zhiyuan.core.permissions import organization_scopes, region_scopes, require
@@ -114,6 +116,12 @@ def autofill(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
+            messages.success(
+                request,
+                _("Automatic fill is on.")
+                if form.cleaned_data["enabled"]
+                else _("Automatic fill is off."),
+            )
             return redirect(reverse("matching:fill") + "#autofill")
     return _fill_page(request, FillForm(), status=422, typed=(region, form))
 

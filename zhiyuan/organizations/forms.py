@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from zhiyuan.core.forms import CHOOSE
 from zhiyuan.organizations.models import (
     MemberRole,
     Organization,
@@ -69,6 +70,7 @@ class RegistrationForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     sponsor = forms.ModelChoiceField(
+        empty_label=CHOOSE,
         label=_("Sponsoring organisation"),
         queryset=Organization.objects.none(),
         required=False,

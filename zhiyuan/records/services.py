@@ -160,7 +160,12 @@ def _rule_errors(values: dict[str, Any]) -> dict[str, list[str]]:
     between("rounding_unit", 1, 60, _("Round to between 1 and 60 minutes."))
     if values["rounding_mode"] not in RoundingMode.values:
         errors["rounding_mode"] = [_("Choose a rounding from the list.")]
-    between("daily_cap_minutes", 60, 1440, _("The daily cap is between 1 and 24 hours."))
+    between(
+        "daily_cap_minutes",
+        60,
+        1440,
+        _("The daily cap is between 60 and 1440 minutes (1 to 24 hours)."),
+    )
     between("confirm_days", 1, 90, _("Records are confirmed within 1 to 90 days."))
     between(
         "checkout_grace_minutes",

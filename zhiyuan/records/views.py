@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from zhiyuan.accounts.models import User
 from zhiyuan.activities.models import Activity
+from zhiyuan.core.forms import CHOOSE
 from zhiyuan.core.masking import mask_name
 from zhiyuan.core.permissions import organization_scopes, region_scopes, require
 from zhiyuan.organizations.models import Organization
@@ -32,6 +33,7 @@ from zhiyuan.records.models import (
     CorrectionRequest,
     RecordStatus,
     RevokeReason,
+    RoundingMode,
     ServiceRecord,
 )
 from zhiyuan.regions.models import Region
@@ -57,7 +59,7 @@ def _form_errors(form: Any, exc: ValidationError) -> None:
 
 class CertificateForm(forms.Form):
     organization = forms.ModelChoiceField(
-        label=gettext_lazy("Organisation"), queryset=Organization.objects.none()
+        empty_label=CHOOSE, label=gettext_lazy("Organisation"), queryset=Organization.objects.none()
     )
     period_start = forms.DateField(label=gettext_lazy("From"), widget=DATE)
     period_end = forms.DateField(label=gettext_lazy("Until"), widget=DATE)
@@ -86,7 +88,7 @@ class CorrectionForm(forms.Form):
 
 class ManualForm(forms.Form):
     activity = forms.ModelChoiceField(
-        label=gettext_lazy("Activity"), queryset=Activity.objects.none()
+        empty_label=CHOOSE, label=gettext_lazy("Activity"), queryset=Activity.objects.none()
     )
     volunteer_number = forms.CharField(label=gettext_lazy("Volunteer number"), max_length=12)
     started_at = forms.DateTimeField(label=gettext_lazy("From"), widget=DATETIME)
@@ -352,6 +354,8 @@ def _shown(value: Any) -> str:
         return _("yes") if value else _("no")
     if isinstance(value, list):
         return " / ".join(str(v) for v in value)
+    if isinstance(value, str) and value in RoundingMode.values:
+        return str(RoundingMode(value).label)  # stored as a code, read in the reader's words
     return str(value)
 
 

@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from zhiyuan.core.forms import CHOOSE
 from zhiyuan.organizations.forms import RegionChoiceField
 from zhiyuan.organizations.models import Organization, OrganizationStatus
 from zhiyuan.regions.codes import Level
@@ -133,6 +134,7 @@ class ReportForm(forms.Form):
         label=_("Who or what is it about"), choices=SubjectKind.choices, widget=forms.RadioSelect
     )
     organization = forms.ModelChoiceField(
+        empty_label=CHOOSE,
         label=_("Organisation"),
         queryset=Organization.objects.none(),
         required=False,

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy
 
+from zhiyuan.core.forms import CHOOSE
 from zhiyuan.organizations.models import Organization
 from zhiyuan.store.models import RewardKind
 
@@ -38,7 +39,7 @@ class RewardDetailsForm(forms.Form):
 
 class RewardNewForm(RewardDetailsForm):
     organization = forms.ModelChoiceField(
-        queryset=Organization.objects.none(), label=gettext_lazy("Offered by")
+        empty_label=CHOOSE, queryset=Organization.objects.none(), label=gettext_lazy("Offered by")
     )
     stock = forms.IntegerField(
         label=gettext_lazy("How many you have"),

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from zhiyuan.accounts.models import User
+from zhiyuan.core.forms import CHOOSE
 from zhiyuan.core.permissions import organization_scopes, region_scopes, require
 from zhiyuan.ledger.forms import KeyedForm
 from zhiyuan.ledger.views import admin_region, member_region
@@ -49,7 +50,7 @@ class PartnerForm(forms.Form):
 
 class RewardForm(forms.Form):
     organization = forms.ModelChoiceField(
-        queryset=Organization.objects.none(), label=gettext_lazy("Offered by")
+        empty_label=CHOOSE, queryset=Organization.objects.none(), label=gettext_lazy("Offered by")
     )
     name = forms.CharField(label=gettext_lazy("Reward"), max_length=80)
     kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=RewardKind.choices)

@@ -31,3 +31,13 @@ class Command(BaseCommand):
             width = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in label)
             padding = " " * max(1, 24 - width)
             self.stdout.write(f"  {label}{padding}{login.phone}  {DEMO_PASSWORD}  ({login.name})")
+        from zhiyuan.needs.demo import CENTRE_ADMIN, CENTRE_NAME
+
+        phone, name = CENTRE_ADMIN
+        self.stdout.write(
+            _(
+                "Also: %(centre)s, which records needs sent straight to volunteers: "
+                "%(phone)s (%(name)s)."
+            )
+            % {"centre": CENTRE_NAME, "phone": phone, "name": name}
+        )
