@@ -315,6 +315,9 @@ def test_the_phone_page_spends_credit_and_keeps_what_was_typed_on_refusal(world,
     refused = client.post("/needs/timebank/new/", data)
     text = refused.content.decode()
     assert refused.status_code == 200 and "60 周岁" in text
+    # Shown beside "for whom", the choice that caused it, not beside the minutes.
+    errors = refused.context["form"].errors
+    assert "60 周岁" in " ".join(errors["timebank_for"]) and "timebank_minutes" not in errors
     assert "想请人陪妈妈去医院复查" in text  # what was typed is kept
     assert not NeedTimeBank.objects.exists() and minutes_of(bank.member) == 600
     done = client.post(

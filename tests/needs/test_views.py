@@ -201,6 +201,10 @@ def test_rating_page_and_dashboard_with_charts(world) -> None:
             f"/needs/{need.pk}/rate/", {"score": "2", "tags": ["late"], "comment": "晚了"}
         )
         assert response.status_code == 302
+        # Rated: the form does not open again; the need's page says it was rated.
+        again = resident.get(f"/needs/{need.pk}/rate/", follow=True)
+        assert again.redirect_chain[-1][0] == f"/needs/{need.pk}/"
+        assert "您已评价过这次服务" in page(again)
         board = page(as_(world.dispatcher).get("/needs/dashboard/?period=7"))
         assert board.count("<svg") == 4
         assert not re.search(r"<script(?![^>]*\bsrc=)", board)  # no inline script (CSP)

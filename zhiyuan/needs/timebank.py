@@ -102,7 +102,9 @@ def need_timebank_hold(
             http_request=request,
         )
     except LedgerRefused as exc:
-        raise refused(exc) from exc
+        # An age or birth-date refusal is about whom the credit is for, not how much.
+        about_whom = exc.code in {"withdrawal_age", "birth_date_unknown"}
+        raise refused(exc, "timebank_for" if about_whom else FIELD) from exc
     return NeedTimeBank.objects.create(
         need=need, member=member, relative=relative, minutes=minutes, withdrawal=withdrawal
     )

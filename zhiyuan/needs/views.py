@@ -413,8 +413,13 @@ def need_rate(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Thank you for your rating."))
             return redirect("needs:detail", pk)
-    elif request.method == "GET" and Party.POSTER not in selectors.need_parties(request.user, need):
-        raise PermissionDenied
+    elif request.method == "GET":
+        if Party.POSTER not in selectors.need_parties(request.user, need):
+            raise PermissionDenied
+        if need.state == NeedState.RATED:
+            # Rated already: say so at once rather than offer a form that can only be refused.
+            messages.info(request, _("You have already rated this service. Thank you."))
+            return redirect("needs:detail", pk)
     return render(request, "needs/rate.html", {"need": need, "form": form}, status=status)
 
 
