@@ -360,6 +360,7 @@ def test_credit_held_for_a_need_comes_back_only_by_cancelling_the_need(world, ba
     with translation.override("en"):
         page = client.get("/ledger/timebank/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert f"/ledger/timebank/withdrawals/{held.withdrawal_id}/cancel" not in page
+    assert 'id="minutes-held">60<' in page  # shown as held, not only as a lower balance
     refused = client.post(f"/api/v1/ledger/timebank/withdrawals/{held.withdrawal_id}/cancel")
     assert refused.status_code == 409 and refused.json()["code"] == "withdrawal_held_by_need"
     client.post(f"/ledger/timebank/withdrawals/{held.withdrawal_id}/cancel/")

@@ -21,6 +21,7 @@ from zhiyuan.ledger.models import (
     TimeBankItem,
     TransactionKind,
     Withdrawal,
+    WithdrawalStatus,
 )
 from zhiyuan.regions.selectors import region_subtree_q
 
@@ -153,6 +154,15 @@ def elders_in(codes: list[str] | None) -> QuerySet[Elder]:
         .select_related("user", "region")
         .order_by("region_id", "pk")
     )
+
+
+def held_for_needs(user: User) -> int:
+    """Minutes already withdrawn for needs the member posted that nobody has started to serve
+    (they come back if the need is cancelled; see zhiyuan/needs/timebank.py)."""
+    held = Withdrawal.objects.filter(
+        member=user, status=WithdrawalStatus.REQUESTED, need_time_bank__isnull=False
+    ).aggregate(minutes=Sum("minutes"))["minutes"]
+    return int(held or 0)
 
 
 def withdrawals_of(user: User) -> QuerySet[Withdrawal]:

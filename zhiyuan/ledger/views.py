@@ -118,6 +118,7 @@ def _timebank_context(request: HttpRequest, **forms_: Any) -> dict[str, Any]:
     elders = selectors.elders_in([region[:6] + "000000"] if region else [])
     return {
         "balance": selectors.balances_of(user)[Asset.TIME_MINUTES],
+        "held_for_needs": selectors.held_for_needs(user),
         "relatives": relatives,
         "withdrawals": selectors.withdrawals_of(user),
         "transfer_form": forms_.get("transfer") or forms.TransferForm(relatives=direct),
