@@ -252,3 +252,16 @@ def test_the_auditor_sees_entries_and_seals(client) -> None:
     assert {e["id"]: e["mac"] for e in listed if e["id"] in {x.pk for x in events}} == {
         x.pk: x.mac for x in events
     }
+
+
+def test_writers_ask_the_worker_to_seal_once_every_few_seconds(
+    django_capture_on_commit_callbacks,
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from zhiyuan.core.schedule import forget_requests
+
+    forget_requests()
+    with django_capture_on_commit_callbacks(execute=True):
+        write_entries(3)  # three commits' worth of requests: one task
+    assert DBTaskResult.objects.filter(task_path__endswith="audit_seal_run").count() == 1

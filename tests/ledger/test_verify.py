@@ -138,13 +138,14 @@ class TestVerify:
 
 @pytest.mark.django_db
 def test_a_booking_asks_the_worker_to_seal(
-    volunteer, community, django_capture_on_commit_callbacks, monkeypatch
+    volunteer, community, django_capture_on_commit_callbacks
 ) -> None:
     from django_tasks_db.models import DBTaskResult
 
+    from zhiyuan.core.schedule import forget_requests
     from zhiyuan.ledger.tasks import ledger_seal_task
 
-    monkeypatch.setattr(services, "_last_seal_request", 0.0)
+    forget_requests()
     with django_capture_on_commit_callbacks(execute=True):
         give_points(volunteer, community, 5)
         give_minutes(volunteer, community.parent, 5)  # a second booking: no second request

@@ -65,8 +65,11 @@ def test_credit_for_a_parent_is_spent_at_start_and_the_volunteer_earns_it(
         services.need_start(need=need, volunteer=volunteer)
         held.refresh_from_db()
         assert held.status == TimeBankStatus.SPENT
-        # Served: the ledger's own "cancel" no longer gives the credit back.
-        timebank_withdrawal_cancel(withdrawal=held.withdrawal, actor=bank.member)
+        # Served: the ledger's own "cancel" refuses (a need's credit never comes back that way).
+        from zhiyuan.ledger.errors import WithdrawalHeldByNeed
+
+        with pytest.raises(WithdrawalHeldByNeed):
+            timebank_withdrawal_cancel(withdrawal=held.withdrawal, actor=bank.member)
         assert minutes_of(bank.member) == 480
         with pytest.raises(IllegalTransition):
             services.need_cancel(need=need, actor=bank.member)

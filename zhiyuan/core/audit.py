@@ -25,7 +25,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,8 +35,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from zhiyuan.core.db import pg_prepared
+from zhiyuan.core.db import chain_key_column, commit_watermark, pg_prepared
 from zhiyuan.core.models import AuditAction, AuditChainHead, AuditEvent, AuditResult, AuditSeal
+from zhiyuan.core.schedule import enqueue_soon
 
 GENESIS = "0" * 64
 logger = logging.getLogger("zhiyuan.audit")
@@ -171,13 +171,8 @@ def _insert_prepared(event: AuditEvent) -> None:
     event._state.db = "default"
 
 
-def _chain_key() -> str:
-    """The column that orders the chain: the writer's transaction id, or the row id on SQLite."""
-    return "xid" if connection.vendor == "postgresql" else "id"
-
-
 def _sealed_entries(key_from: int, key_to: int) -> list[tuple[int, str]]:
-    column = _chain_key()
+    column = chain_key_column()
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, mac FROM core_auditevent WHERE {column} >= %s AND {column} < %s "  # noqa: S608 — column is one of two fixed names
@@ -193,15 +188,7 @@ def audit_seal() -> AuditSeal | None:
     Writers never wait for this: only sealers lock the chain head.
     """
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # Taken before this transaction writes or locks anything, so that its own id
-                # does not hold the watermark back: every transaction below it has ended.
-                cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            else:
-                # SQLite writers take turns (immediate transactions): all rows are committed.
-                cursor.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM core_auditevent")
-            watermark = int(cursor.fetchone()[0])
+        watermark = commit_watermark("core_auditevent")
         # Row lock on the chain head: one sealer at a time extends the chain.
         head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
         if watermark <= head.last_key:
@@ -225,19 +212,13 @@ def audit_seal() -> AuditSeal | None:
 
 
 SEAL_EVERY_SECONDS = 5.0
-_last_seal_request = 0.0
 
 
 def schedule_seal() -> None:
     """Ask the worker to seal, at most once every few seconds from this process."""
-    global _last_seal_request
-    now = time.monotonic()
-    if now - _last_seal_request < SEAL_EVERY_SECONDS:
-        return
-    _last_seal_request = now
     from zhiyuan.core.tasks import audit_seal_run
 
-    audit_seal_run.enqueue()
+    enqueue_soon(audit_seal_run, SEAL_EVERY_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -301,7 +282,7 @@ def audit_verify_report(batch_size: int = 5000) -> ChainReport:
             )
         if by_number[number] != digest:
             return report(ChainProblem(_seal(number), _("anchored seal does not match its anchor")))
-    column = _chain_key()
+    column = chain_key_column()
     unsealed = AuditEvent.objects.filter(
         models.Q(**{f"{column}__gte": last_key}) | models.Q(**{f"{column}__isnull": True})
     ).count()

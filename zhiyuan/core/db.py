@@ -86,3 +86,29 @@ def pg_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tup
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
     return rows
+
+
+# --- chains sealed in batches after commit (the audit log, ADR 0006; the ledger, ADR 0005) ----
+
+
+def chain_key_column() -> str:
+    """The column that places a row in a sealed chain: the writer's PostgreSQL transaction id
+    (stamped by a trigger), or the row id on SQLite."""
+    from django.db import connection
+
+    return "xid" if connection.vendor == "postgresql" else "id"
+
+
+def commit_watermark(table: str) -> int:
+    """Every row of ``table`` keyed below this has been committed, and nothing will later
+    commit below it: on PostgreSQL the oldest transaction id still running anywhere; on SQLite,
+    where writers take turns, the newest row id + 1. Call it before the sealing transaction
+    writes or locks anything, so that its own id does not hold the watermark back."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        else:
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")  # noqa: S608 — a table name from code
+        return int(cursor.fetchone()[0])

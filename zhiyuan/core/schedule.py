@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -57,6 +58,25 @@ def enqueue_due(now: Any = None) -> list[str]:
                 transaction.on_commit(item.task.enqueue)
                 started.append(item.name)
     return started
+
+
+_last_asked: dict[str, float] = {}
+
+
+def enqueue_soon(task: Any, at_most_every: float) -> None:
+    """Enqueue ``task`` now unless this process already did within ``at_most_every`` seconds
+    (writers ask for a seal after each commit; one request per few seconds is plenty)."""
+    name = f"{task.func.__module__}.{task.func.__name__}"
+    now = time.monotonic()
+    if now - _last_asked.get(name, -at_most_every) < at_most_every:
+        return
+    _last_asked[name] = now
+    task.enqueue()
+
+
+def forget_requests() -> None:
+    """Let the next ``enqueue_soon`` of every task through (tests)."""
+    _last_asked.clear()
 
 
 class Scheduler(threading.Thread):

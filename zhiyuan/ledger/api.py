@@ -33,10 +33,8 @@ from zhiyuan.ledger.models import (
 from zhiyuan.ledger.views import (
     admin_region,
     find_user_in,
-    held_by_need,
     member_region,
     not_in_region_message,
-    withdrawal_held_by_need_message,
     withdrawal_served_message,
 )
 from zhiyuan.regions.selectors import region_subtree_q
@@ -318,8 +316,6 @@ def withdrawal_cancel(request: HttpRequest, withdrawal_id: int) -> WithdrawalOut
     user = cast(User, request.user)
     # Another member's withdrawal answers like one that does not exist.
     withdrawal = get_object_or_404(Withdrawal, pk=withdrawal_id, member=user)
-    if held_by_need(withdrawal):
-        raise ApiError(409, "withdrawal_held_by_need", withdrawal_held_by_need_message())
     result = refusals(
         lambda: services.timebank_withdrawal_cancel(
             withdrawal=withdrawal, actor=user, http_request=request

@@ -119,6 +119,22 @@ class NotEligible(LedgerRefused):
         super().__init__(_("This elder is not registered as eligible in this region."))
 
 
+class WithdrawalHeldByNeed(LedgerRefused):
+    """Credit held for a posted need comes back by cancelling the need, not the withdrawal:
+    otherwise the member would have the credit back and the service still on its way."""
+
+    default_code = "withdrawal_held_by_need"
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "This credit pays for a need you posted. Cancel the need instead: the credit "
+                "comes back then."
+            )
+        )
+
+
 class ItemUnknown(LedgerRefused):
     default_code = "unknown_item"
 

@@ -29,8 +29,9 @@ from django.utils.translation import gettext as _
 
 from zhiyuan.accounts.models import User
 from zhiyuan.core.audit import audit_actions, audit_record
-from zhiyuan.core.db import pg_prepared
+from zhiyuan.core.db import chain_key_column, commit_watermark, pg_prepared
 from zhiyuan.core.permissions import require
+from zhiyuan.core.schedule import enqueue_soon
 from zhiyuan.ledger import errors
 from zhiyuan.ledger.models import (
     SYSTEM_KINDS,
@@ -1226,11 +1227,20 @@ def timebank_withdraw(
 
 @ledger_service
 def timebank_withdrawal_cancel(
-    *, withdrawal: Withdrawal, actor: User, http_request: HttpRequest | None = None
+    *,
+    withdrawal: Withdrawal,
+    actor: User,
+    http_request: HttpRequest | None = None,
+    by_need: bool = False,
 ) -> Withdrawal:
-    """Cancel a withdrawal that has not been served: the credit comes back by reversal."""
+    """Cancel a withdrawal that has not been served: the credit comes back by reversal.
+
+    Credit held for a posted need comes back only when the need ends unserved (the needs app
+    passes ``by_need``); the member cancels the need, not its withdrawal."""
     # Row lock on the withdrawal: a double click cancels once.
     withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal.pk)
+    if not by_need and hasattr(withdrawal, "need_time_bank"):
+        raise errors.WithdrawalHeldByNeed()
     if withdrawal.status != WithdrawalStatus.REQUESTED:
         return withdrawal
     ledger_reverse(
@@ -1523,11 +1533,6 @@ def timebank_policy_set(
 # --- sealing -----------------------------------------------------------------------------------
 
 
-def chain_key_sql() -> str:
-    """The column that orders the chain: the writer's transaction id, or the row id on SQLite."""
-    return "xid" if connection.vendor == "postgresql" else "id"
-
-
 def seal_hash(prev_hash: str, number: int, key_from: int, key_to: int, digests: list[str]) -> str:
     digest = hashlib.sha256(f"{prev_hash}|{number}|{key_from}|{key_to}|{len(digests)}".encode())
     for item in digests:
@@ -1543,20 +1548,12 @@ def ledger_seal() -> Seal | None:
     sealed range; on SQLite, where writers take turns, it ends after the newest row.
     """
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # Taken before this transaction writes or locks anything, so that its own id
-                # does not hold the watermark back.
-                cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-                watermark = int(cursor.fetchone()[0])
-            else:
-                cursor.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_transaction")
-                watermark = int(cursor.fetchone()[0])
+        watermark = commit_watermark("ledger_transaction")
         # Row lock on the chain head: one sealer at a time extends the chain.
         head, _created = SealHead.objects.select_for_update().get_or_create(pk=1)
         if watermark <= head.last_key:
             return None
-        column = chain_key_sql()
+        column = chain_key_column()
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT digest FROM ledger_transaction WHERE {column} >= %s AND {column} < %s "  # noqa: S608 — column is one of two fixed names
@@ -1585,17 +1582,11 @@ def ledger_seal() -> Seal | None:
         return seal
 
 
-_last_seal_request = 0.0
 SEAL_EVERY_SECONDS = 5.0
 
 
 def schedule_seal() -> None:
     """Ask the worker to seal, at most once every few seconds from this process."""
-    global _last_seal_request
-    now = time.monotonic()
-    if now - _last_seal_request < SEAL_EVERY_SECONDS:
-        return
-    _last_seal_request = now
     from zhiyuan.ledger.tasks import ledger_seal_task
 
-    ledger_seal_task.enqueue()
+    enqueue_soon(ledger_seal_task, SEAL_EVERY_SECONDS)

@@ -42,14 +42,14 @@ class NotARelative(LedgerRefused):
 @dataclass(frozen=True)
 class Settled:
     withdrawal: Withdrawal
-    # False when the member had already cancelled the withdrawal on the ledger's page.
+    # False when the withdrawal was already cancelled (the need ended unserved just before).
     spent: bool
 
 
 def timebank_withdrawal_settle(*, withdrawal: Withdrawal) -> Settled:
     """The service asked for has started: the withdrawal is spent and cannot be refunded.
 
-    Idempotent. A withdrawal cancelled meanwhile (on the ledger's page) stays cancelled: the
+    Idempotent. A withdrawal cancelled meanwhile (its need ended unserved) stays cancelled: the
     credit is already back with the member and nothing is booked again.
     """
     with transaction.atomic():

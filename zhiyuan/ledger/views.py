@@ -202,9 +202,6 @@ def withdrawal_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     require(request.user, "ledger.own", request=request)
     # Someone else's withdrawal answers 404: its existence is not for others to learn.
     withdrawal = get_object_or_404(Withdrawal, pk=pk, member=request.user)
-    if held_by_need(withdrawal):
-        messages.error(request, withdrawal_held_by_need_message())
-        return redirect("ledger:timebank")
     try:
         result = services.timebank_withdrawal_cancel(
             withdrawal=withdrawal, actor=cast(User, request.user), http_request=request
@@ -219,18 +216,6 @@ def withdrawal_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.error(request, withdrawal_served_message())
     return redirect("ledger:timebank")
-
-
-def held_by_need(withdrawal: Withdrawal) -> bool:
-    """Credit held for a posted need comes back only by cancelling the need (zhiyuan/needs)."""
-    return hasattr(withdrawal, "need_time_bank")
-
-
-def withdrawal_held_by_need_message() -> str:
-    return _(
-        "This credit pays for a need you posted. Cancel the need instead: the credit comes back "
-        "then."
-    )
 
 
 def withdrawal_served_message() -> str:

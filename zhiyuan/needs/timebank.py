@@ -118,7 +118,7 @@ def need_timebank_refund(*, need: Need, actor: User | None) -> NeedTimeBank | No
     if row is None or row.status != TimeBankStatus.HELD:
         return row
     # actor None: the clock expired the need; the reversal is the system's.
-    timebank_withdrawal_cancel(withdrawal=row.withdrawal, actor=actor)  # type: ignore[arg-type]
+    timebank_withdrawal_cancel(withdrawal=row.withdrawal, actor=actor, by_need=True)  # type: ignore[arg-type]
     row.status, row.changed_at = TimeBankStatus.REFUNDED, timezone.now()
     row.save(update_fields=["status", "changed_at"])
     return row
@@ -132,7 +132,8 @@ def need_timebank_settle(*, need: Need) -> NeedTimeBank | None:
     if row is None or row.status != TimeBankStatus.HELD:
         return row
     settled = timebank_withdrawal_settle(withdrawal=row.withdrawal)
-    # Cancelled meanwhile on the ledger's page: the credit is back already; the service goes on.
+    # Refunded meanwhile (the ledger refuses any other cancel of a need's credit): nothing more
+    # to spend.
     row.status = TimeBankStatus.SPENT if settled.spent else TimeBankStatus.REFUNDED
     row.changed_at = timezone.now()
     row.save(update_fields=["status", "changed_at"])
