@@ -10,7 +10,10 @@ measures, in one run and on that one cluster (its settings are printed and put i
    processes, each with its own connection), over 80 members; then the same with the audit
    entry left to the seal (``ZHIYUAN_LEDGER_AUDIT_EACH = False``);
 2. the raw insert rate of the same rows (the transaction row, its posting and the audit entry,
-   one commit each, triggers included) through plain SQL, on 1 and on K connections;
+   one commit each, triggers included) through plain SQL, on 1 and on K connections: as three
+   statements in a transaction (what a plain application sends), and as one prepared statement
+   committed on its own (the least a client can send; the service's one-statement booking,
+   ``book_at_once``, is this plus the account locks, the replay check and Python's digests);
 3. the time ``ledger verify`` takes over at least a million postings (bulk-loaded with COPY as a
    restore would, then sealed).
 
@@ -176,21 +179,56 @@ def _run_writers(
 RAW_MARK = "bench-raw"
 
 
-def _raw_sql_writer(conninfo: str, accounts: list[int], count: int, start: Any, out: Any) -> None:
-    """One plain-SQL writer: ``count`` times the rows of one transfer, one commit each.
+# The rows of one transfer in one statement, committed on its own (autocommit): the least a
+# client can send for them.
+RAW_ONE_STATEMENT = (
+    "WITH t AS (INSERT INTO ledger_transaction (idempotency_key, request_hash, kind, created_at, "
+    "region_id, memo, digest) VALUES (%s, %s, 'transfer', now(), '110101001001', '', %s) "
+    "RETURNING id), "
+    "p AS (INSERT INTO ledger_posting (transaction_id, leg, asset, debit_id, credit_id, amount, "
+    "source, digest) SELECT t.id, 1, 'time_minutes', %s::bigint, %s::bigint, 1, 'relative:0', "
+    "%s::varchar FROM t) "
+    "INSERT INTO core_auditevent (at, action, object_type, object_id, result, detail, mac) "
+    "SELECT now(), %s::varchar, 'ledger.transaction', t.id::text, 'ok', %s::jsonb, %s::varchar "
+    "FROM t"
+)
+
+
+def _raw_sql_writer(
+    conninfo: str, accounts: list[int], count: int, start: Any, out: Any, one_statement: bool
+) -> None:
+    """One plain-SQL writer: ``count`` times the rows of one transfer, one commit each; as
+    three statements in a transaction, or as one prepared statement on its own.
 
     Each writer moves money among its own slice of the accounts: plain inserts lock nothing
     first (the service locks in pk order), so writers sharing accounts could deadlock in the
     balance trigger. This is the upper bound: no writer ever waits for another."""
     import psycopg
 
-    with psycopg.connect(conninfo) as conn:
+    with psycopg.connect(conninfo, autocommit=one_statement) as conn:
         backend = conn.info.backend_pid
         start.wait()
         began, cpu = time.perf_counter(), time.process_time() + _backend_cpu(backend)
         for i in range(count):
             debit, credit = accounts[i % len(accounts)], accounts[(i + 1) % len(accounts)]
             key = f"{RAW_MARK}-{uuid.uuid4().hex}"
+            if one_statement:
+                conn.execute(
+                    RAW_ONE_STATEMENT,
+                    (
+                        key,
+                        "0" * 64,
+                        "0" * 64,
+                        debit,
+                        credit,
+                        "0" * 64,
+                        RAW_MARK,
+                        json.dumps({"key": key, "kind": "transfer", "postings": 1}),
+                        "0" * 64,
+                    ),
+                    prepare=True,
+                )
+                continue
             with conn.transaction():
                 tx_id = conn.execute(
                     "INSERT INTO ledger_transaction (idempotency_key, request_hash, kind, "
@@ -219,7 +257,7 @@ def _raw_sql_writer(conninfo: str, accounts: list[int], count: int, start: Any, 
         out.put((count, elapsed, time.process_time() + _backend_cpu(backend) - cpu))
 
 
-def _raw_sql_rate(url: str, count: int, connections: int = 1) -> Rate:
+def _raw_sql_rate(url: str, count: int, connections: int = 1, one_statement: bool = False) -> Rate:
     """The rows a transfer writes (transaction, posting, audit entry; one commit each)
     through plain SQL on ``connections`` connections (processes). Rows are bookings."""
     import psycopg
@@ -239,7 +277,14 @@ def _raw_sql_rate(url: str, count: int, connections: int = 1) -> Rate:
     procs = [
         ctx.Process(
             target=_raw_sql_writer,
-            args=(conninfo, accounts[seed * size : (seed + 1) * size], per, start, out),
+            args=(
+                conninfo,
+                accounts[seed * size : (seed + 1) * size],
+                per,
+                start,
+                out,
+                one_statement,
+            ),
         )
         for seed in range(connections)
     ]
@@ -421,6 +466,10 @@ def main(argv: list[str]) -> int:
         show("plain SQL, same rows, 1 connection:", raw, "bookings/s")
         raw_k = _raw_sql_rate(url, args.transfers, k)
         show(f"plain SQL, same rows, {k} connections:", raw_k, "bookings/s")
+        one = _raw_sql_rate(url, args.transfers, one_statement=True)
+        show("plain SQL, one statement, 1 connection:", one, "bookings/s")
+        one_k = _raw_sql_rate(url, args.transfers, k, one_statement=True)
+        show(f"plain SQL, one statement, {k} connections:", one_k, "bookings/s")
 
         from zhiyuan.ledger.services import ledger_seal
         from zhiyuan.ledger.verify import ledger_verify
@@ -454,6 +503,11 @@ def main(argv: list[str]) -> int:
             "cpu_us_per_posting_8": round(rate_k.cpu_us),
             "cpu_us_per_posting_8_audit_per_seal": round(batch_k.cpu_us),
             "cpu_us_per_raw_sql_row_8": round(raw_k.cpu_us),
+            "raw_one_statement_rows_per_s": round(one.per_s, 1),
+            "raw_one_statement_rows_per_s_8": round(one_k.per_s, 1),
+            "service_vs_raw_one_statement_1": round(rate_1.per_s / one.per_s, 3),
+            "service_vs_raw_one_statement_8": round(rate_k.per_s / one_k.per_s, 3),
+            "cpu_us_per_raw_one_statement_row_8": round(one_k.cpu_us),
             "bulk_copy_rows_per_s": round(bulk, 1),
             "verify_seconds_1m": round(verify_seconds, 2),
             "verify_postings": report.postings,

@@ -6,6 +6,7 @@ Each thread has its own database connection (Django's are per thread) and closes
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import queue
 import random
 import threading
@@ -24,6 +25,7 @@ from django.db import (
 
 from tests.factories import OrganizationFactory, make_user
 from zhiyuan.accounts.roles import Role
+from zhiyuan.core.models import AuditEvent
 from zhiyuan.ledger import errors, services
 from zhiyuan.ledger.models import Account, Asset, Relation, Transaction
 from zhiyuan.ledger.verify import ledger_verify
@@ -159,11 +161,37 @@ def test_duplicate_requests_from_24_connections_book_exactly_once(world) -> None
     assert report.unsealed == 0 and set(report.totals.values()) == {0}
 
 
+@pytest.fixture(params=["one statement", "full service"])
+def path(request, monkeypatch) -> str:
+    """Run a test through both ways a transfer can be booked: the one-statement booking
+    (``book_at_once``) and the full service it falls back to."""
+    if request.param == "full service":
+        monkeypatch.setattr(services, "book_at_once", lambda **kwargs: None)
+    return request.param
+
+
+def _wait_until_blocked(pid: int) -> None:
+    """Return once the server process ``pid`` waits for a lock (the caller has seen the
+    process start the statement that will wait)."""
+    waiting = None
+    while waiting != "Lock":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+            waiting = cursor.fetchone()[0]
+
+
+HOLD = 4242  # the advisory lock the test holds while a booking waits inside its statement
+
+
 def test_a_connection_killed_mid_transaction_leaves_nothing_half_written(
-    world, monkeypatch
+    world, monkeypatch, path
 ) -> None:
     who = world["people"][0]
     relative = world["relatives"][who.pk]
+    # Warm the accounts (the one-statement booking needs to know them): a first transfer.
+    services.timebank_transfer(member=who, relative=relative, minutes=1, key="warm-00001")
+    start = Account.objects.get(kind="user", user=who, asset=Asset.TIME_MINUTES).balance
     booked_but_not_committed = threading.Event()
     killed = threading.Event()
     pid: list[int] = []
@@ -179,44 +207,76 @@ def test_a_connection_killed_mid_transaction_leaves_nothing_half_written(
         return event
 
     monkeypatch.setattr(services, "audit_record", audit_then_wait)
+    started = threading.Event()
+    with connection.cursor() as cursor:
+        # The one-statement booking has no moment between its writes and its commit that
+        # Python sees: a trigger, fired after the transaction, its postings (and their
+        # application to the balances) and the audit entry are written, holds it there. (The
+        # full service passes it: the test's lock is taken only for the one-statement run.)
+        cursor.execute(
+            "CREATE FUNCTION test_hold() RETURNS trigger AS $$ BEGIN "
+            f"PERFORM pg_advisory_lock({HOLD}); RETURN NULL; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER zz_test_hold AFTER INSERT ON ledger_posting "
+            "FOR EACH ROW EXECUTE FUNCTION test_hold()"
+        )
+        if path == "one statement":
+            cursor.execute("SELECT pg_advisory_lock(%s)", [HOLD])
 
     def victim() -> None:
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_backend_pid()")
                 pid.append(cursor.fetchone()[0])
+            started.set()
             services.timebank_transfer(member=who, relative=relative, minutes=7, key="killed-0001")
         except (OperationalError, InterfaceError, DatabaseError) as exc:
             outcome.append(exc)
         finally:
             connections.close_all()
 
-    thread = threading.Thread(target=victim)
-    thread.start()
-    assert booked_but_not_committed.wait(timeout=30)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [pid[0]])
-        assert cursor.fetchone()[0] is True
-    killed.set()
-    thread.join()
+    try:
+        thread = threading.Thread(target=victim)
+        thread.start()
+        assert started.wait(timeout=30)
+        if path == "full service":
+            assert booked_but_not_committed.wait(timeout=30)
+        else:
+            _wait_until_blocked(pid[0])
+            assert not booked_but_not_committed.is_set()  # Python never ran between writes
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid[0]])
+            assert cursor.fetchone()[0] is True
+        killed.set()
+        thread.join()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock_all()")
+            cursor.execute("DROP TRIGGER zz_test_hold ON ledger_posting")
+            cursor.execute("DROP FUNCTION test_hold()")
     assert outcome, "the killed session must fail, not commit"
     assert not Transaction.objects.filter(idempotency_key="killed-0001").exists()
+    assert not AuditEvent.objects.filter(detail__key="killed-0001").exists()
     mine = Account.objects.get(kind="user", user=who, asset=Asset.TIME_MINUTES)
-    assert mine.balance == START_MINUTES
+    assert mine.balance == start
     monkeypatch.undo()
     services.ledger_seal()
     assert ledger_verify().problem is None
     # The same request, sent again, books once.
     services.timebank_transfer(member=who, relative=relative, minutes=7, key="killed-0001")
     mine.refresh_from_db()
-    assert mine.balance == START_MINUTES - 7
+    assert mine.balance == start - 7
 
 
-def test_a_deadlock_with_another_writer_is_retried(world, monkeypatch) -> None:
+def test_a_deadlock_with_another_writer_is_retried(world, monkeypatch, path, caplog) -> None:
     """An outside transaction locks the accounts in the opposite order: PostgreSQL breaks the
-    deadlock by aborting the booking, which retries and then books exactly once."""
+    deadlock by aborting the booking, which runs again (the full service: a retry; the
+    one-statement booking: the full service) and then books exactly once."""
     who = world["people"][0]
     relative = world["relatives"][who.pk]
+    services.timebank_transfer(member=who, relative=relative, minutes=1, key="warm-00001")
+    caplog.set_level(logging.DEBUG, logger="zhiyuan.ledger")
     mine = Account.objects.get(kind="user", user=who, asset=Asset.TIME_MINUTES)
     theirs = Account.objects.get(
         kind="user", user_id=relative.account_user_id, asset=Asset.TIME_MINUTES
@@ -257,17 +317,17 @@ def test_a_deadlock_with_another_writer_is_retried(world, monkeypatch) -> None:
         thread = threading.Thread(target=booking)
         thread.start()
         assert started.wait(timeout=30)
-        waiting = None
-        while waiting != "Lock":  # …until the booking holds the lower one and waits for it…
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_stat_clear_snapshot()")
-                cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", pid)
-                waiting = cursor.fetchone()[0]
+        _wait_until_blocked(pid[0])  # …until the booking holds the lower one and waits for it…
         # …then asks for the lower one: a cycle, which PostgreSQL breaks.
         list(Account.objects.select_for_update().filter(pk=low))
     thread.join()
-    assert retried == ["40P01"]  # deadlock detected, and the booking ran again
+    fell_back = [r.getMessage() for r in caplog.records if "deadlock-0001" in r.getMessage()]
+    if path == "full service":
+        assert retried == ["40P01"]  # deadlock detected, and the booking ran again
+    else:
+        assert len(fell_back) == 1 and "40P01" in fell_back[0]
+        assert retried == []  # the full service then booked at its first attempt
     assert not isinstance(outcome[0], BaseException), outcome
     assert Transaction.objects.filter(idempotency_key="deadlock-0001").count() == 1
     mine.refresh_from_db()
-    assert mine.balance == START_MINUTES - 3
+    assert mine.balance == START_MINUTES - 1 - 3

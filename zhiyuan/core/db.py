@@ -72,19 +72,24 @@ def pg_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tup
     session pooling.)
     """
     import psycopg
-    from django.db import connection
+    from django.db import DEFAULT_DB_ALIAS, connections
 
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    raw = connection.connection
+    db = connections[DEFAULT_DB_ALIAS]  # this thread's connection, looked up once
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    raw = db.connection
     if raw.prepare_threshold is None:
         raw.prepare_threshold = 1 << 30
     started = time.perf_counter()
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+    with db.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         cursor.execute(sql, params, prepare=True)
-        rows = cursor.fetchall() if cursor.description is not None else []
-    if connection.queries_logged:
-        connection.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
+        # Rows only if the statement returns some (asked of the result's status: building
+        # ``cursor.description`` makes an object per column).
+        result = cursor.pgresult
+        returned = result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+        rows = cursor.fetchall() if returned else []
+    if db.queries_logged:
+        db.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
     return rows
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import logging
 import random
 import re
 import time
@@ -21,14 +22,28 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, models, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    connection,
+    models,
+    transaction,
+)
 from django.db.models import Max, Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from zhiyuan.accounts.models import User
-from zhiyuan.core.audit import audit_actions, audit_record
+from zhiyuan.core.audit import (
+    AUDIT_INSERT_COLUMNS,
+    AUDIT_PG_VALUES,
+    audit_actions,
+    audit_record,
+    audit_row,
+    audit_written,
+)
 from zhiyuan.core.db import chain_key_column, commit_watermark, pg_prepared
 from zhiyuan.core.permissions import require
 from zhiyuan.core.schedule import enqueue_soon
@@ -69,6 +84,7 @@ from zhiyuan.regions.codes import parse_code
 from zhiyuan.regions.models import Region
 
 P = ParamSpec("P")
+logger = logging.getLogger("zhiyuan.ledger")
 T = TypeVar("T")
 
 GENESIS = "0" * 64
@@ -95,6 +111,7 @@ class LedgerAudit(models.TextChoices):
     RULES_PUBLISHED = "ledger.rules_published", _("Earning rules published")
     POLICY_CHANGED = "ledger.policy_changed", _("Time-bank policy changed")
     ITEM_SAVED = "ledger.item_saved", _("Time-bank service item saved")
+    ITEM_WITHDRAWN = "ledger.item_withdrawn", _("Time-bank service item withdrawn")
     RELATIVE_REGISTERED = "ledger.relative_added", _("Relative registered")
     RELATIVE_REMOVED = "ledger.relative_removed", _("Relative removed")
     ELDER_REGISTERED = "ledger.elder_registered", _("Elder in difficulty registered")
@@ -287,6 +304,7 @@ def _lock(
         found = _accounts_of(accounts, wanted)
         missing = [ref for ref in wanted if ref not in found]
         if not missing:
+            _remember_accounts(found)
             return found, None
         for ref in missing:
             account_open(ref)
@@ -433,74 +451,59 @@ _AUDIT_OF_KIND = {
 }
 
 
-def book(
-    *,
-    kind: TransactionKind,
-    key: str,
-    request: Mapping[str, Any],
-    legs: list[Leg],
-    locked: Mapping[AccountRef, Account],
-    region_id: str,
-    organization_id: int | None = None,
-    actor: Any = None,
-    reverses: Transaction | None = None,
-    memo: str = "",
-    http_request: HttpRequest | None = None,
-    audit_detail: Mapping[str, Any] | None = None,
-    then: Callable[[Transaction], None] | None = None,
-) -> Transaction:
-    """Write one balanced transaction. The caller has locked every account in ``legs``.
-
-    ``then`` writes what goes with the booking (a voucher, an earning) before the audit entry.
-
-    Refuses (before writing anything) a non-positive or fractional amount, postings between
-    assets, and anything that would overdraw an ordinary account. The database applies the
-    postings to the cached balances and checks the same rules again.
-    """
+def _check_legs(legs: list[Leg], assets: Mapping[AccountRef, str]) -> None:
+    """Refuse a booking without legs, a non-positive or fractional amount, and a posting
+    between assets (``assets``: the asset of each account, as the database holds it)."""
     if not legs:
         raise errors.InvalidAmount()
-    running = {ref: account.balance for ref, account in locked.items()}
     for leg in legs:
         if isinstance(leg.amount, bool) or not isinstance(leg.amount, int) or leg.amount <= 0:
             raise errors.InvalidAmount()
         if not SOURCE_RE.match(leg.source):
             raise ValueError(f"malformed posting source {leg.source!r}")
-        debit, credit = locked[leg.debit], locked[leg.credit]
-        if debit.pk == credit.pk or debit.asset != credit.asset:
+        if leg.debit == leg.credit or assets[leg.debit] != assets[leg.credit]:
             raise ValueError("a posting moves one asset between two different accounts")
-        running[leg.debit] -= leg.amount
-        running[leg.credit] += leg.amount
-        # Checked after every leg, in order, as the database applies them.
-        if running[leg.debit] < 0 and not debit.is_system:
-            if _booked_since(key):
-                # The same request, sent twice at once, was booked while this run waited for
-                # the locks (its replay check could not see it yet): answer with that booking.
-                raise _BookedMeanwhile()
-            spent = debit.balance - running[leg.debit]
-            raise errors.Overdrawn(available=debit.balance, wanted=spent)
 
+
+Posting_ = tuple[int, str, int, int, int, str, int | None, str]
+
+
+def _draft(
+    *,
+    kind: TransactionKind,
+    key: str,
+    request: Mapping[str, Any],
+    legs: list[Leg],
+    ids: Mapping[AccountRef, int],
+    region_id: str,
+    organization_id: int | None,
+    actor: Any,
+    reverses: Transaction | None,
+    memo: str,
+) -> tuple[Transaction, list[Posting_]]:
+    """The transaction row (digest included) and its postings, not yet written:
+    (leg, asset, debit id, credit id, amount, source, rule version, digest) per posting."""
     actor_id = actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
     now = timezone.now()
     req_hash = request_hash(request)
-    # (leg, asset, debit id, credit id, amount, source, rule version, digest) per posting.
-    postings: list[tuple[int, str, int, int, int, str, int | None, str]] = []
+    postings: list[Posting_] = []
     for index, leg in enumerate(legs, start=1):
-        debit, credit = locked[leg.debit], locked[leg.credit]
+        asset, debit_id, credit_id = leg.debit.asset.value, ids[leg.debit], ids[leg.credit]
         postings.append(
             (
                 index,
-                debit.asset,
-                debit.pk,
-                credit.pk,
+                asset,
+                debit_id,
+                credit_id,
                 leg.amount,
                 leg.source,
                 leg.rule_version_id,
                 posting_digest(
                     key,
                     index,
-                    debit.asset,
-                    debit.pk,
-                    credit.pk,
+                    asset,
+                    debit_id,
+                    credit_id,
                     leg.amount,
                     leg.source,
                     leg.rule_version_id,
@@ -530,6 +533,62 @@ def book(
         memo=memo,
         posting_digests=[p[-1] for p in postings],
     )
+    return tx, postings
+
+
+def book(
+    *,
+    kind: TransactionKind,
+    key: str,
+    request: Mapping[str, Any],
+    legs: list[Leg],
+    locked: Mapping[AccountRef, Account],
+    region_id: str,
+    organization_id: int | None = None,
+    actor: Any = None,
+    reverses: Transaction | None = None,
+    memo: str = "",
+    http_request: HttpRequest | None = None,
+    audit_detail: Mapping[str, Any] | None = None,
+    then: Callable[[Transaction], None] | None = None,
+) -> Transaction:
+    """Write one balanced transaction. The caller has locked every account in ``legs``.
+
+    ``then`` writes what goes with the booking (a voucher, an earning) before the audit entry.
+
+    Refuses (before writing anything) a non-positive or fractional amount, postings between
+    assets, and anything that would overdraw an ordinary account. The database applies the
+    postings to the cached balances and checks the same rules again.
+    """
+    _check_legs(legs, {ref: account.asset for ref, account in locked.items()})
+    running = {ref: account.balance for ref, account in locked.items()}
+    for leg in legs:
+        debit = locked[leg.debit]
+        if debit.pk == locked[leg.credit].pk:
+            raise ValueError("a posting moves one asset between two different accounts")
+        running[leg.debit] -= leg.amount
+        running[leg.credit] += leg.amount
+        # Checked after every leg, in order, as the database applies them.
+        if running[leg.debit] < 0 and not debit.is_system:
+            if _booked_since(key):
+                # The same request, sent twice at once, was booked while this run waited for
+                # the locks (its replay check could not see it yet): answer with that booking.
+                raise _BookedMeanwhile()
+            spent = debit.balance - running[leg.debit]
+            raise errors.Overdrawn(available=debit.balance, wanted=spent)
+
+    tx, postings = _draft(
+        kind=kind,
+        key=key,
+        request=request,
+        legs=legs,
+        ids={ref: account.pk for ref, account in locked.items()},
+        region_id=region_id,
+        organization_id=organization_id,
+        actor=actor,
+        reverses=reverses,
+        memo=memo,
+    )
     _insert(tx, postings)
     if then is not None:
         then(tx)
@@ -556,14 +615,24 @@ def _audit_booking(
         actor=actor,
         target=tx,
         request=http_request,
-        detail={
-            "key": key,
-            "kind": kind.value,
-            "postings": postings,
-            **({"reverses": reverses.pk} if reverses else {}),
-            **(audit_detail or {}),
-        },
+        detail=_booking_detail(key, kind, postings, reverses, audit_detail),
     )
+
+
+def _booking_detail(
+    key: str,
+    kind: TransactionKind,
+    postings: int,
+    reverses: Transaction | None,
+    audit_detail: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "kind": kind.value,
+        "postings": postings,
+        **({"reverses": reverses.pk} if reverses else {}),
+        **(audit_detail or {}),
+    }
 
 
 _TX_INSERT = (
@@ -628,6 +697,189 @@ def _insert(
             + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(postings)),
             posting_params,
         )
+
+
+# --- booking in one statement (PostgreSQL, outside a transaction) -------------------------------
+#
+# A booking through book() takes four round trips: lock and replay check, the insert, the audit
+# entry, the commit. A simple booking (accounts known and open, no other rows to write) can be
+# one statement in its own implicit transaction: lock the accounts in id order, insert the
+# transaction unless its key is taken, its postings and its audit entry. The database does what
+# book() checks in Python: the balance constraint refuses an overdraft, the triggers refuse a
+# posting between assets and an unbalanced transaction. Anything else — a retry, an overdraft, a
+# race, an account not yet open — writes nothing, and the caller runs the full service, which
+# answers it exactly as before (replays, names the refusal, retries deadlocks).
+
+_ACCOUNT_IDS: dict[AccountRef, int] = {}
+_ACCOUNT_IDS_MAX = 100_000
+
+
+def _remember_accounts(found: Mapping[AccountRef, Account]) -> None:
+    """Remember account ids (an account never changes id nor owner; the one-statement booking
+    checks both anyway, so a stale entry only sends one booking down the full path)."""
+    if len(_ACCOUNT_IDS) > _ACCOUNT_IDS_MAX:
+        _ACCOUNT_IDS.clear()
+    for ref, account in found.items():
+        _ACCOUNT_IDS[ref] = account.pk
+
+
+_ID_BLOCK = 64
+
+
+def _next_transaction_id() -> int:
+    """A transaction id drawn from the table's own sequence, in blocks per connection.
+
+    The audit entry names the transaction, and is written in the same statement, so the id is
+    needed before the insert. Ids left unused when a process ends are gaps, as a sequence's
+    cache leaves; nothing reads order into ids (statements order by booking time, seals by
+    transaction id, ``ledger verify`` by final balances)."""
+    raw = connection.connection
+    held = getattr(connection, "_zhiyuan_tx_ids", None)
+    if held is None or held[0] is not raw or not held[1]:
+        rows = pg_prepared(
+            "SELECT nextval(pg_get_serial_sequence('ledger_transaction', 'id')) "
+            "FROM generate_series(1, %s::integer)",
+            [_ID_BLOCK],
+        )
+        held = (raw, sorted((int(r[0]) for r in rows), reverse=True))
+        connection._zhiyuan_tx_ids = held  # type: ignore[attr-defined]
+    return int(held[1].pop())
+
+
+_OWNER_CAST = {"user_id": "bigint", "organization_id": "bigint", "region_id": "varchar"}
+
+
+@functools.cache
+def _at_once_sql(owners: tuple[str, ...], postings: int, audited: bool) -> str:
+    """The statement for a booking between accounts whose owner columns are ``owners``."""
+    guard = " OR ".join(
+        f"(id = %s::bigint AND kind = %s::varchar AND asset = %s::varchar "
+        f"AND {owner} = %s::{_OWNER_CAST[owner]})"
+        for owner in owners
+    )
+    sql = (
+        # Row locks on the accounts in ascending id (the order every booking locks in), and
+        # proof that each remembered id is still the account meant.
+        f"WITH l AS (SELECT id FROM ledger_account WHERE {guard} ORDER BY id FOR UPDATE), "  # noqa: S608 — fixed column names, placeholders only
+        f"t AS ({_TX_INSERT.replace('(idempotency_key', '(id, idempotency_key')}"
+        "SELECT %s::bigint, %s::varchar, %s::varchar, %s::varchar, %s::timestamptz, "
+        "%s::varchar, %s::bigint, %s::bigint, %s::bigint, %s::varchar, %s::varchar "
+        f"WHERE (SELECT count(*) FROM l) = {len(owners)} "
+        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, xid), "
+        f"p AS ({_POSTING_INSERT}SELECT t.id, v.* FROM t, (VALUES "
+        + ", ".join([_PG_POSTING_VALUES] * postings)
+        + ") AS v)"
+    )
+    if audited:
+        sql += (
+            f", a AS (INSERT INTO core_auditevent ({AUDIT_INSERT_COLUMNS}) "  # noqa: S608 — fixed names
+            f"SELECT {AUDIT_PG_VALUES} FROM t RETURNING id) "
+            "SELECT t.id, t.xid FROM t, a"
+        )
+    else:
+        sql += " SELECT t.id, t.xid FROM t"
+    return sql
+
+
+def book_at_once(
+    *,
+    kind: TransactionKind,
+    key: str,
+    request: Mapping[str, Any],
+    legs: list[Leg],
+    region_id: str,
+    actor: Any = None,
+    http_request: HttpRequest | None = None,
+    audit_detail: Mapping[str, Any] | None = None,
+) -> Transaction | None:
+    """Book ``legs`` in one statement, or return None having written nothing.
+
+    Only at the top level on PostgreSQL, between accounts whose ids this process has seen,
+    for a request the caller has checked (the key's form, who may move what). None means: run
+    the full service. It then finds the booking if this was a retry, or names the refusal."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    refs = list(dict.fromkeys(ref for leg in legs for ref in (leg.debit, leg.credit)))
+    ids = {ref: _ACCOUNT_IDS.get(ref) for ref in refs}
+    if any(pk is None for pk in ids.values()):
+        return None
+    known: dict[AccountRef, int] = {ref: pk for ref, pk in ids.items() if pk is not None}
+    try:
+        _check_legs(legs, {ref: ref.asset for ref in refs})
+    except (errors.LedgerRefused, ValueError):
+        return None
+    audited = getattr(settings, "ZHIYUAN_LEDGER_AUDIT_EACH", True)
+    try:
+        tx_id = _next_transaction_id()
+    except DatabaseError:
+        return None
+    tx, postings = _draft(
+        kind=kind,
+        key=key,
+        request=request,
+        legs=legs,
+        ids=known,
+        region_id=region_id,
+        organization_id=None,
+        actor=actor,
+        reverses=None,
+        memo="",
+    )
+    tx.pk = tx_id
+    params: list[Any] = []
+    owners: list[str] = []
+    for ref in refs:
+        lookup = ref.lookup()
+        owner = next(column for column in lookup if column not in ("kind", "asset"))
+        owners.append(owner)
+        params.extend([known[ref], lookup["kind"], lookup["asset"], lookup[owner]])
+    params.extend(
+        [
+            tx.pk,
+            tx.idempotency_key,
+            tx.request_hash,
+            tx.kind,
+            tx.created_at,
+            tx.region_id,
+            tx.organization_id,
+            tx.actor_id,
+            None,
+            tx.memo,
+            tx.digest,
+        ]
+    )
+    params.extend(value for posting in postings for value in posting)
+    if audited:
+        params.extend(
+            audit_row(
+                action=_AUDIT_OF_KIND[kind],
+                actor=actor,
+                target=tx,
+                request=http_request,
+                detail=_booking_detail(key, kind, len(postings), None, audit_detail),
+            )
+        )
+    try:
+        rows = pg_prepared(_at_once_sql(tuple(owners), len(postings), audited), params)
+    except DatabaseError as exc:
+        # An overdraft (the balance constraint), a deadlock, a clash of ids: nothing written.
+        logger.debug(
+            "one-statement booking %s not written (SQLSTATE %s): the full service answers",
+            key,
+            getattr(exc.__cause__, "sqlstate", None),
+        )
+        return None
+    if not rows:
+        # The key is taken (a retry, or its twin committed first), or a remembered account
+        # was not the one meant: nothing written.
+        return None
+    tx.pk, tx.xid = rows[0][0], rows[0][1]
+    tx._state.adding = False
+    tx._state.db = "default"
+    if audited:
+        audit_written()
+    schedule_seal()
+    return tx
 
 
 def reverse_legs(original: Transaction, only_source: str | None = None) -> list[Leg]:
@@ -1254,7 +1506,6 @@ def timebank_withdrawal_cancel(
     return withdrawal
 
 
-@ledger_service
 def timebank_transfer(
     *,
     member: User,
@@ -1263,9 +1514,53 @@ def timebank_transfer(
     key: str,
     http_request: HttpRequest | None = None,
 ) -> Transaction:
-    """Give credit to a registered direct relative who has an account of their own."""
+    """Give credit to a registered direct relative who has an account of their own.
+
+    In one statement when it can be (:func:`book_at_once`), else by the full service."""
     check_key(key)
-    request = {"op": "transfer", "member": member.pk, "relative": relative.pk, "minutes": minutes}
+    if (
+        relative.account_user_id is not None
+        and relative.member_id == member.pk
+        and relative.removed_at is None
+        and relative.is_direct
+        and not isinstance(minutes, bool)
+        and isinstance(minutes, int)
+        and minutes > 0
+    ):
+        request = _transfer_request(member, relative, minutes)
+        own = user_account(member, Asset.TIME_MINUTES)
+        theirs = user_account(relative.account_user_id, Asset.TIME_MINUTES)
+        done = book_at_once(
+            kind=TransactionKind.TRANSFER,
+            key=key,
+            request=request,
+            legs=[Leg(own, theirs, minutes, f"relative:{relative.pk}")],
+            region_id=relative.region_id,
+            actor=member,
+            http_request=http_request,
+        )
+        if done is not None:
+            return done
+    return _timebank_transfer(
+        member=member, relative=relative, minutes=minutes, key=key, http_request=http_request
+    )
+
+
+def _transfer_request(member: User, relative: Relative, minutes: Any) -> dict[str, Any]:
+    return {"op": "transfer", "member": member.pk, "relative": relative.pk, "minutes": minutes}
+
+
+@ledger_service
+def _timebank_transfer(
+    *,
+    member: User,
+    relative: Relative,
+    minutes: int,
+    key: str,
+    http_request: HttpRequest | None = None,
+) -> Transaction:
+    check_key(key)
+    request = _transfer_request(member, relative, minutes)
     if relative.account_user_id is None:
         if (done := replay(key, request)) is not None:
             return done
@@ -1493,6 +1788,38 @@ def timebank_item_save(
         detail={"code": code, "minutes": minutes},
     )
     return item
+
+
+@transaction.atomic
+def timebank_item_withdraw(
+    *, item: TimeBankItem, actor: User, http_request: HttpRequest | None = None
+) -> TimeBankItem | None:
+    """Take a priced service item off its region's price list (audited, with what it was).
+
+    Deposits already made keep their credit: the list only says what future deposits of an
+    item credit. Returns the item that prices the same code there from now on — a region
+    above's item of that code — or None when the code is priced nowhere above.
+    """
+    require(actor, "ledger.manage", item.region, request=http_request)
+    # Row lock on the item: a concurrent re-pricing of it waits, then finds it gone.
+    locked = TimeBankItem.objects.select_for_update().filter(pk=item.pk).first()
+    if locked is None:
+        return None
+    audit_record(
+        action=LedgerAudit.ITEM_WITHDRAWN,
+        actor=actor,
+        target=locked,
+        request=http_request,
+        detail={"code": locked.code, "minutes": locked.minutes, "region": locked.region_id},
+    )
+    locked.delete()
+    above = [c for c in ancestor_codes(item.region_id) if c != item.region_id]
+    return (
+        TimeBankItem.objects.filter(region_id__in=above, code=item.code)
+        .select_related("region")
+        .order_by("-region_id")
+        .first()
+    )
 
 
 @transaction.atomic
