@@ -26,14 +26,18 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 install_error_handlers(api)
+# Activities first: the URL resolver tries the API's patterns in this order, and the busiest
+# requests (check-ins, sign-ups at a big event) are theirs. Measured on the check-in, walking
+# past the ~60 patterns of the routers that came before cost about 0.1 ms of CPU a request.
+# No other router's paths start with /activities, so the order changes no resolution.
+api.add_router("/activities", activities_router)
+api.add_router("/activities", activities_extra_router)
 api.add_router("/auth", accounts_router)
 api.add_router("/regions", regions_router)
 api.add_router("/people", people_router)
 api.add_router("/organizations", organizations_router)
 api.add_router("/safeguards", safeguards_router)
 api.add_router("/audit", audit_router)
-api.add_router("/activities", activities_router)
-api.add_router("/activities", activities_extra_router)
 api.add_router("/records", records_router)
 api.add_router("/ledger", ledger_router)
 api.add_router("/store", store_router)

@@ -46,8 +46,20 @@ def main(argv: list[str] | None = None) -> int:
             bind = rest[0] if rest else "0.0.0.0:8000"
             # Replace this process with gunicorn, found next to this Python in the venv.
             gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-            os.execv(gunicorn, [gunicorn, "zhiyuan.wsgi", "--bind", bind, "--workers", "4"])  # noqa: S606
-        return _django(["runserver", *(rest or ["127.0.0.1:8000"])])
+            os.execv(  # noqa: S606
+                gunicorn,
+                [
+                    gunicorn,
+                    "zhiyuan.wsgi",
+                    "--config",
+                    "python:zhiyuan.gunicorn_conf",
+                    "--bind",
+                    bind,
+                    "--workers",
+                    "4",
+                ],
+            )
+        return _django(["devserver", *(rest or ["127.0.0.1:8000"])])
     if command == "worker":
         return _django(["worker", *rest])
     return _django(args)

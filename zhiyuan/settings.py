@@ -138,7 +138,7 @@ MIDDLEWARE = [
     "zhiyuan.core.middleware.SessionLimitsMiddleware",
     "zhiyuan.accounts.second_factor.AdminSecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "zhiyuan.core.middleware.CSPMiddleware",  # django-csp's, the fixed policy built once
     "zhiyuan.core.middleware.NoStoreMiddleware",
     "zhiyuan.core.middleware.RefusalAuditMiddleware",
     # axes last, as its documentation asks, so it sees the final response of a log-in.

@@ -7,7 +7,7 @@ Locks, always taken in this order so that writers never deadlock: the volunteer'
 shift row (its seats); ``audit_record`` is a plain INSERT and locks nothing.
 
 An app's check-in by code and sign-up by bearer token go a quick way first
-(``checkin_scan_by_token``: one statement; ``signup_create_by_token``: three), with the same
+(``checkin_scan_by_token``: one statement; ``signup_create_by_token``: two), with the same
 checks and the same locks; whenever they cannot simply succeed they write nothing and the full
 services below answer (docs/activities.md, "The quick paths").
 """
@@ -51,7 +51,13 @@ from zhiyuan.activities.models import (
     Signup,
     SignupStatus,
 )
-from zhiyuan.core.audit import audit_record
+from zhiyuan.core.audit import (
+    AUDIT_INSERT_COLUMNS,
+    audit_draft,
+    audit_record,
+    audit_written,
+    entry_mac,
+)
 from zhiyuan.core.db import pg_prepared
 from zhiyuan.core.models import AuditResult
 from zhiyuan.core.permissions import require
@@ -253,6 +259,7 @@ def activity_create(
     insurance_required: bool = True,
     emergency: bool = False,
     time_bank: bool = False,
+    timebank_item: str = "",
     agreement_marked: bool = False,
     high_risk: bool = False,
     large_scale: bool = False,
@@ -266,7 +273,12 @@ def activity_create(
     """A draft activity with its shifts (repeated weekly up to ``repeat_until`` if weekly).
 
     The place may be given in GCJ-02 (as map pickers in China give it); it is stored in WGS-84.
+    A time-bank activity may name the service item it provides (``timebank_item``, a code
+    priced for its region or above, where the region prices items): its records then deposit
+    the item's price instead of the minutes served.
     """
+    from zhiyuan.activities.timebank import timebank_item_errors
+
     organization_require(actor, "activity.manage", organization, request=request)
     errors: dict[str, list[str]] = {}
     if not (title or "").strip():
@@ -299,6 +311,10 @@ def activity_create(
         first = min((s.starts_at for s in shifts), default=None)
         if repeat_until is None or (first and repeat_until < timezone.localdate(first)):
             errors["repeat_until"] = [_("A weekly activity says until when it repeats.")]
+    timebank_item = (timebank_item or "").strip()
+    item_errors = timebank_item_errors(time_bank=time_bank, item_code=timebank_item, region=region)
+    if item_errors:
+        errors["timebank_item"] = item_errors
     _errors(errors)
     if geo.valid_point(lat, lng):
         lat, lng = geo.to_wgs84(lat, lng, datum)
@@ -327,6 +343,7 @@ def activity_create(
             insurance_required=insurance_required,
             emergency=emergency,
             time_bank=time_bank,
+            timebank_item=timebank_item,
             agreement_marked=agreement_marked,
             high_risk=high_risk,
             large_scale=large_scale,
@@ -753,6 +770,10 @@ def _signed_up(signup: Signup, shift: Shift, actor: User, request: HttpRequest |
 # that also locks the person's user row (the same first lock as ``_take_seat_or_queue``: their
 # sign-ups are checked for clashes one at a time). Policies of the organisation and of its
 # parents come as rows for ``safeguards.coverage.decide``, the same rule the safeguards apply.
+# The last column is the id the sign-up will have (drawn from its sequence here, so that the
+# audit entry, which names it, can be written by the statement that makes the sign-up; an id
+# drawn for a sign-up that the quick path then leaves to the full service is simply not used,
+# as sequences leave gaps anyway).
 _SIGNUP_FACTS_SQL = """
 WITH RECURSIVE tok AS (
     SELECT t.id, t.user_id, t.last_used_at
@@ -827,7 +848,8 @@ SELECT
         SELECT 1 FROM activities_signup s JOIN activities_shift o ON o.id = s.shift_id
         WHERE s.volunteer_id = tok.user_id AND s.status = ANY(%(seat_holding)s)
           AND o.starts_at < sh.ends_at AND o.ends_at > sh.starts_at AND o.id <> sh.id
-    )
+    ),
+    nextval(pg_get_serial_sequence('activities_signup', 'id'))
 FROM tok
 JOIN activities_shift sh ON sh.id = %(shift)s
 JOIN activities_activity a ON a.id = sh.activity_id
@@ -839,8 +861,11 @@ LEFT JOIN people_volunteerprofile p ON p.user_id = tok.user_id
 # conditional UPDATE of the counter: PostgreSQL re-checks ``seats_taken < capacity`` on the
 # newest row version when writers collide, so the shift can never be over-booked (and the
 # check constraint backs it up). Nothing is written when the person already has a live sign-up
-# or a clashing seat, or when the shift is full and no waitlist is wanted.
-_SIGNUP_TAKE_SQL = """
+# or a clashing seat, or when the shift is full and no waitlist is wanted. The audit entry of
+# the sign-up is written by the same statement, only when the sign-up is: its MAC covers the
+# status, known only here, so the entry is drafted (``audit_draft``) with the MAC of either
+# status, and the statement writes the one that holds.
+_SIGNUP_TAKE_SQL = f"""
 WITH fine AS (
     SELECT NOT EXISTS (
         SELECT 1 FROM activities_signup s
@@ -854,20 +879,34 @@ WITH fine AS (
     UPDATE activities_shift SET seats_taken = seats_taken + 1
     WHERE id = %(shift)s AND seats_taken < capacity AND (SELECT ok FROM fine)
     RETURNING id
+), made AS (
+    INSERT INTO activities_signup (
+        id, shift_id, volunteer_id, status, created_at, signed_up_by_id, team_id, decided_at,
+        offer_expires_at, cancelled_at, cancel_reason, late_cancel
+    )
+    SELECT %(id)s, %(shift)s, %(user)s,
+           CASE WHEN seat.id IS NULL THEN 'waitlisted' ELSE 'confirmed' END,
+           %(now)s, %(user)s, NULL,
+           CASE WHEN seat.id IS NULL THEN NULL ELSE %(now)s::timestamptz END,
+           NULL, NULL, '', false
+    FROM fine LEFT JOIN seat ON true
+    WHERE fine.ok AND (seat.id IS NOT NULL OR %(waitlist)s)
+    RETURNING id, status
+), audited AS (
+    INSERT INTO core_auditevent ({AUDIT_INSERT_COLUMNS})
+    SELECT %(audit_at)s::timestamptz, %(user)s, %(audit_ip)s::inet, %(audit_action)s,
+           %(audit_type)s, made.id::text, %(audit_result)s,
+           jsonb_build_object('shift', %(shift)s, 'status', made.status),
+           CASE made.status WHEN 'confirmed' THEN %(confirmed_mac)s ELSE %(waitlisted_mac)s END
+    FROM made
+    RETURNING id, xid
 )
-INSERT INTO activities_signup (
-    shift_id, volunteer_id, status, created_at, signed_up_by_id, team_id, decided_at,
-    offer_expires_at, cancelled_at, cancel_reason, late_cancel
-)
-SELECT %(shift)s, %(user)s,
-       CASE WHEN seat.id IS NULL THEN 'waitlisted' ELSE 'confirmed' END,
-       %(now)s, %(user)s, NULL,
-       CASE WHEN seat.id IS NULL THEN NULL ELSE %(now)s::timestamptz END,
-       NULL, NULL, '', false
-FROM fine LEFT JOIN seat ON true
-WHERE fine.ok AND (seat.id IS NOT NULL OR %(waitlist)s)
-RETURNING id, status
-"""
+SELECT made.id, made.status, audited.id, audited.xid FROM made, audited
+"""  # noqa: S608 — fixed column names, placeholders only
+# The audit entry's columns, in the order the statement above gives them.
+assert AUDIT_INSERT_COLUMNS == (
+    "at, actor_id, ip, action, object_type, object_id, result, detail, mac"
+), "core_auditevent's columns changed: update _SIGNUP_TAKE_SQL"
 
 
 @dataclass(frozen=True)
@@ -954,12 +993,12 @@ def _quick_eligible(row: tuple[Any, ...], user_id: int, now: dt.datetime) -> boo
 def signup_create_by_token(
     *, token: str, shift_id: int, waitlist: bool = True, request: HttpRequest | None = None
 ) -> FastSignup | None:
-    """Sign the holder of an API token up for a shift in three statements (PostgreSQL).
+    """Sign the holder of an API token up for a shift in two statements (PostgreSQL).
 
     The quick path of ``signup_create`` for a phone app, when nothing stands in the way: one
     statement authenticates the token, locks the person and reads every fact eligibility
     needs; one takes a seat (or a place on the waitlist) with a conditional UPDATE of the
-    seat counter and inserts the sign-up; then the audit entry. ``None`` means nothing was
+    seat counter and inserts the sign-up and its audit entry. ``None`` means nothing was
     done — a reason to refuse, a sign-up already there, manual approval, a members-only
     policy, another database: the caller then runs ``signup_create``, which gives every reason
     in the person's language, audits the refusal or returns the existing sign-up.
@@ -972,6 +1011,12 @@ def signup_create_by_token(
 
     if connection.vendor != "postgresql" or not token.startswith(TOKEN_PREFIX):
         return None
+    if not connection.in_atomic_block:
+        # As the quick check-in (``pg_prepared``), no round trip to ping the connection before
+        # the transaction (Django's CONN_HEALTH_CHECKS, once per request): on a connection gone
+        # bad the first statement fails, and it is closed below so that the full service
+        # answers on a new one.
+        connection.health_check_done = True  # type: ignore[attr-defined]  # Django 4.1+
     now = timezone.now()
     params: dict[str, Any] = {
         "key_hash": _hash_key(token),
@@ -988,36 +1033,55 @@ def signup_create_by_token(
             if not rows:
                 raise _NotQuick
             row = rows[0]
-            user_id, token_id, last_used = row[0], row[1], row[2]
-            if not _quick_eligible(row, user_id, now):
+            user_id, token_id, last_used, signup_id = row[0], row[1], row[2], row[-1]
+            if not _quick_eligible(row[:-1], user_id, now):
                 raise _NotQuick
+            # The entry names the status, known only to the next statement: one draft, with
+            # the MAC of each status it may have; the statement writes the one that holds.
+            entry = audit_draft(
+                action=A.SIGNED_UP,
+                actor=SimpleNamespace(pk=user_id, is_authenticated=True),
+                object_type=Signup._meta.label_lower,
+                object_id=str(signup_id),
+                request=request,
+                detail={"shift": shift_id, "status": SignupStatus.CONFIRMED},
+            )
+            macs = {SignupStatus.CONFIRMED: entry.mac}
+            entry.detail = {"shift": shift_id, "status": SignupStatus.WAITLISTED}
+            macs[SignupStatus.WAITLISTED] = entry_mac(entry)
             taken = _execute_prepared(
                 _SIGNUP_TAKE_SQL,
                 {
                     **params,
+                    "id": signup_id,
                     "user": user_id,
                     "starts_at": row[3],
                     "ends_at": row[4],
                     "waitlist": waitlist,
+                    "audit_at": entry.at,
+                    "audit_ip": entry.ip,
+                    "audit_action": entry.action,
+                    "audit_type": entry.object_type,
+                    "audit_result": entry.result,
+                    "confirmed_mac": macs[SignupStatus.CONFIRMED],
+                    "waitlisted_mac": macs[SignupStatus.WAITLISTED],
                 },
             )
             if not taken:
                 raise _NotQuick
-            signup_id, status = taken[0]
-            audit_record(
-                action=A.SIGNED_UP,
-                actor=User(pk=user_id),
-                object_type=Signup._meta.label_lower,
-                object_id=str(signup_id),
-                request=request,
-                detail={"shift": shift_id, "status": status},
-            )
+            signup_id, status, entry_id, entry_xid = taken[0]
+            entry.detail = {"shift": shift_id, "status": status}
+            entry.mac = macs[status]
+            audit_written(entry, entry_id, entry_xid)
     except _NotQuick:
         return None
     except DatabaseError:
-        # A deadlock or a constraint: nothing was kept; the full service decides. Logged, so
-        # that a quick path which always fails is not merely slow in silence.
+        # A deadlock, a constraint, a connection gone bad: nothing was kept; the full service
+        # decides, on a new connection if this one is unusable. Logged, so that a quick path
+        # which always fails is not merely slow in silence.
         logger.warning("quick sign-up fell back to the full service", exc_info=True)
+        if not connection.in_atomic_block and not connection.is_usable():
+            connection.close()
         return None
     if last_used is None or last_used < now - TOKEN_TOUCH_EVERY:
         # As ``token_authenticate`` does, outside the sign-up's transaction and its locks.
@@ -1505,13 +1569,18 @@ def checkin_scan(
 # The common case of a check-in, in one statement: the bearer token is usable (not revoked,
 # not expired, its user active) and its user holds a role that may join activities; the
 # person has a confirmed seat in the code's shift; the activity is published and check-in
-# is open; then the session is inserted unless one exists, and either way it is returned.
-# The token's ``last_used_at`` is refreshed as ``token_authenticate`` does (at most every
-# five minutes). Nothing here is cached: a revoked token, a cancelled seat or an edited shift
-# count at once. The unique index on (shift, volunteer) makes a doubled scan find the first
-# session (``ON CONFLICT DO NOTHING``); when the twin committed it after this statement began,
-# the statement cannot see it and says ``racing``, and is run once more. No row comes back
-# when anything does not hold: the full service then answers.
+# is open; then the session is inserted unless one exists. The token's ``last_used_at`` is
+# refreshed as ``token_authenticate`` does (at most every five minutes). Nothing here is
+# cached: a revoked token, a cancelled seat or an edited shift count at once. The unique index
+# on (shift, volunteer) makes a repeated or doubled scan insert nothing (``ON CONFLICT DO
+# NOTHING``, which waits for a twin's insert to commit or roll back); the statement then says
+# ``exists`` and the session is read by ``_SESSION_OF_SQL``, a statement of its own: a new
+# snapshot sees the twin's row, and that lookup is planned afresh each time. (Found inside this
+# prepared statement, the lookup followed the plan cached on the connection's sixth run: made
+# while the sessions table was nearly empty — the first minutes of the first big event, before
+# autovacuum's ANALYZE — that plan read the whole table on every check-in: 76 million rows
+# read for the benchmark's 13,024 check-in requests.) No row comes back when anything does not
+# hold: the full service then answers.
 _CHECKIN_FAST_SQL = """
 WITH tok AS (
     SELECT t.id, t.user_id, t.last_used_at
@@ -1550,17 +1619,17 @@ WITH tok AS (
 SELECT 'created', id, checked_in_at, checked_out_at, checkin_method, checkout_method, flags
 FROM ins
 UNION ALL
-SELECT 'found', ss.id, ss.checked_in_at, ss.checked_out_at, ss.checkin_method,
-       ss.checkout_method, ss.flags
-FROM activities_servicesession ss
-WHERE ss.shift_id = %(shift)s AND ss.volunteer_id = (SELECT volunteer_id FROM seat)
-UNION ALL
-SELECT 'racing', NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'exists', volunteer_id, NULL, NULL, NULL, NULL, NULL
 FROM seat
-WHERE NOT EXISTS (SELECT 1 FROM ins) AND NOT EXISTS (
-    SELECT 1 FROM activities_servicesession ss
-    WHERE ss.shift_id = %(shift)s AND ss.volunteer_id = seat.volunteer_id
-)
+WHERE NOT EXISTS (SELECT 1 FROM ins)
+"""
+
+# The session a repeated or doubled scan found, by the unique key. Not prepared, on purpose:
+# planned with the table's size as it is now, it takes the index once the table has grown.
+_SESSION_OF_SQL = """
+SELECT 'found', id, checked_in_at, checked_out_at, checkin_method, checkout_method, flags
+FROM activities_servicesession
+WHERE shift_id = %(shift)s AND volunteer_id = %(volunteer)s
 """
 
 
@@ -1581,13 +1650,14 @@ class FastCheckin:
 def checkin_scan_by_token(
     *, token: str, code: str, client_at: dt.datetime | None = None
 ) -> FastCheckin | None:
-    """Check in by code for the holder of an API token, in one statement (PostgreSQL).
+    """Check in by code for the holder of an API token in one statement (PostgreSQL); a
+    repeated scan takes a second, to read the session it finds.
 
     The quick path of ``checkin_scan`` for a phone app: the same checks (a usable token of a
     person who may join activities, a genuine current code, a confirmed seat, check-in open)
     and the same idempotent session, without loading any model. ``None`` means it did not
-    check in — a refusal, a doubled scan racing this one, or another database: the caller
-    then runs the full ``checkin_scan``, which names the reason in the person's language and
+    check in — a refusal, a session gone in between, or another database: the caller then
+    runs the full ``checkin_scan``, which names the reason in the person's language and
     audits refusals. Nothing is written unless the check-in succeeds.
     """
     from django.db import connection
@@ -1613,11 +1683,10 @@ def checkin_scan_by_token(
         "evidence": json.dumps({"window": verdict.window}),
     }
     rows = _execute_prepared(_CHECKIN_FAST_SQL, params)
-    if rows and rows[0][0] == "racing":
-        # A doubled scan's twin inserted the session while this statement waited on it: now
-        # committed, a new statement sees it.
-        rows = _execute_prepared(_CHECKIN_FAST_SQL, params)
-    if not rows or rows[0][0] == "racing":
+    if rows and rows[0][0] == "exists":
+        # A repeated scan, or a doubled one whose twin's insert this statement waited for.
+        rows = _execute_once(_SESSION_OF_SQL, {"shift": verdict.shift_id, "volunteer": rows[0][1]})
+    if not rows:
         return None
     state, pk, checked_in_at, checked_out_at, method, out_method, flags = rows[0]
     return FastCheckin(
@@ -1640,6 +1709,27 @@ def _json(value: Any) -> Any:
 def _execute_prepared(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Run one hot statement, prepared once per connection (PostgreSQL only)."""
     return pg_prepared(sql, params)
+
+
+def _execute_once(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one statement on the same raw connection as ``pg_prepared``, planned afresh with
+    its parameters (PostgreSQL only; not prepared, so no plan outlives the table's size), with
+    Django's error wrapping and query log."""
+    import time
+
+    import psycopg
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    started = time.perf_counter()
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
+        cursor.execute(sql, params, prepare=False)
+        rows = cursor.fetchall()
+    if db.queries_logged:
+        db.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
+    return rows
 
 
 def _geo_evidence(
