@@ -30,6 +30,7 @@ from zhiyuan.activities.models import (
     Signup,
     SignupStatus,
 )
+from zhiyuan.ledger.selectors import timebank_items_for
 from zhiyuan.organizations.models import Membership, Organization
 from zhiyuan.people.models import Skill
 
@@ -175,6 +176,9 @@ def _upcoming(
     community = ctx.communities[0]
     saturday = today + dt.timedelta(days=(5 - today.weekday()) % 7 or 7)
     first_aid = Skill.objects.filter(code="first-aid").first()
+    # The visits count for the time bank; where the street prices service items (the store
+    # demo's price list) each visit deposits the price of companionship, not the hours served.
+    chat = "chat" if "chat" in {i.code for i in timebank_items_for(community.pk)} else ""
 
     visits = services.activity_create(
         organization=org,
@@ -183,6 +187,8 @@ def _upcoming(
         description="每周三上午两人一组上门探访独居老人。",
         activity_type="elder_care",
         category="elder-care",
+        time_bank=True,
+        timebank_item=chat,
         region=community,
         place_name="东城区民政服务大厅（集合点）",
         lat=PLACE[0],

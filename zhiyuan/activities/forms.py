@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from zhiyuan.activities.models import Approval, Project, Recurrence
+from zhiyuan.activities.timebank import timebank_item_choices
 from zhiyuan.core.forms import CHOOSE
 from zhiyuan.organizations.models import Organization
 from zhiyuan.people.models import QualificationKind, Skill
@@ -124,6 +125,20 @@ class ActivityForm(forms.Form):
     )
     emergency = forms.BooleanField(label=_("Emergency call-out"), required=False)
     time_bank = forms.BooleanField(label=_("Counts for the time bank"), required=False)
+    timebank_item = forms.ChoiceField(
+        label=_("Time-bank service item"),
+        required=False,
+        help_text=_(
+            "Where the community's time bank prices service items, each confirmed record "
+            "deposits the item's price instead of the hours served."
+        ),
+        error_messages={
+            "invalid_choice": _(
+                "No time-bank service item with the code “%(value)s” is priced where your "
+                "organisations serve."
+            )
+        },
+    )
     agreement_marked = forms.BooleanField(
         label=_("The organiser requires an agreement"), required=False
     )
@@ -138,12 +153,52 @@ class ActivityForm(forms.Form):
         self.fields["project"].queryset = Project.objects.filter(  # type: ignore[attr-defined]
             organization__in=organizations
         )
+        regions = {o.region_id for o in organizations}
+        self.fields["timebank_item"].choices = [  # type: ignore[attr-defined]
+            ("", _("None: price by hours served")),
+            *timebank_item_choices(sorted(regions)),
+        ]
         if not self.is_bound:
             start = (timezone.localtime() + dt.timedelta(days=3)).replace(
                 hour=9, minute=0, second=0, microsecond=0
             )
             self.initial.setdefault("starts_at", start)
             self.initial.setdefault("ends_at", start + dt.timedelta(hours=3))
+
+
+class TimeBankItemForm(forms.Form):
+    """The service item an existing time-bank activity provides (the service decides)."""
+
+    timebank_item = forms.ChoiceField(
+        label=_("Time-bank service item"),
+        required=False,
+        help_text=_(
+            "Records confirmed from now on deposit the item's price; credit already deposited "
+            "stays as it was."
+        ),
+        error_messages={
+            "invalid_choice": _(
+                "No time-bank service item with the code “%(value)s” is priced for this "
+                "community or the regions above it."
+            )
+        },
+    )
+
+    def __init__(self, *args: Any, region_code: str, **kwargs: Any) -> None:
+        from zhiyuan.ledger.selectors import timebank_items_for
+
+        super().__init__(*args, **kwargs)
+        self.fields["timebank_item"].choices = [  # type: ignore[attr-defined]
+            ("", _("None: price by hours served")),
+            *(
+                (
+                    i.code,
+                    _("%(name)s (%(code)s): %(minutes)s minutes")
+                    % {"name": i.name, "code": i.code, "minutes": i.minutes},
+                )
+                for i in timebank_items_for(region_code)
+            ),
+        ]
 
 
 class ReasonForm(forms.Form):

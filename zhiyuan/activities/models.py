@@ -176,6 +176,13 @@ class Activity(models.Model):
     insurance_required = models.BooleanField(_("insurance cover required"), default=True)
     emergency = models.BooleanField(_("emergency call-out"), default=False)
     time_bank = models.BooleanField(_("counts for the time bank"), default=False)
+    # The time-bank service item it provides, by code (the ledger's TimeBankItem.code): where
+    # the region prices items, each confirmed record deposits the price of the nearest region's
+    # item of this code instead of the minutes served. A code, not a key: the price list may
+    # change or drop the item, and an ancestor region's item of the same code may take over.
+    timebank_item = models.SlugField(
+        _("time-bank service item"), max_length=40, blank=True, default="", db_index=False
+    )
     # --- agreement (Regulations Art. 14, Beijing Art. 18)
     agreement_marked = models.BooleanField(_("the organiser requires an agreement"), default=False)
     high_risk = models.BooleanField(_("high risk to safety or health"), default=False)

@@ -19,6 +19,11 @@ urlpatterns = [
     path("manage/<int:activity_id>/", views.manage_activity, name="manage_activity"),
     path("manage/<int:activity_id>/publish/", views.activity_publish, name="publish"),
     path("manage/<int:activity_id>/cancel/", views.activity_cancel, name="activity_cancel"),
+    path(
+        "manage/<int:activity_id>/timebank-item/",
+        views.activity_timebank_item,
+        name="timebank_item",
+    ),
     path("manage/shifts/<int:shift_id>/", views.roster, name="roster"),
     path("manage/shifts/<int:shift_id>/live/", views.roster_live, name="live"),
     path("manage/shifts/<int:shift_id>/qr/", views.qr_page, name="qr"),

@@ -27,6 +27,7 @@ from zhiyuan.activities.models import (
     Signup,
     SignupStatus,
 )
+from zhiyuan.activities.timebank import activity_timebank_item_set, activity_timebank_price
 from zhiyuan.core.permissions import organization_scopes, require
 from zhiyuan.organizations.models import Organization
 from zhiyuan.organizations.selectors import organization_descendant_ids
@@ -128,6 +129,7 @@ def activity_detail(request: HttpRequest, activity_id: int) -> HttpResponse:
             "agreement": agreement,
             "organiser": services.organiser_may(user, activity),
             "reason_labels": services.agreement_reason_labels(activity.agreement_reasons or []),
+            "timebank": activity_timebank_price(activity),
         },
     )
 
@@ -420,6 +422,7 @@ def activity_new(request: HttpRequest) -> HttpResponse:
                 insurance_required=data["insurance_required"],
                 emergency=data["emergency"],
                 time_bank=data["time_bank"],
+                timebank_item=data["timebank_item"],
                 agreement_marked=data["agreement_marked"],
                 high_risk=data["high_risk"],
                 large_scale=data["large_scale"],
@@ -475,6 +478,35 @@ def manage_activity(request: HttpRequest, activity_id: int) -> HttpResponse:
             "reason_labels": services.agreement_reason_labels(activity.agreement_reasons or []),
             "cancel_form": forms.ReasonForm(),
         },
+    )
+
+
+@login_required
+def activity_timebank_item(request: HttpRequest, activity_id: int) -> HttpResponse:
+    """The organiser names the time-bank service item an existing activity provides."""
+    activity = _organised_activity(request, activity_id)
+    form = forms.TimeBankItemForm(
+        request.POST or None,
+        region_code=activity.region_id,
+        initial={"timebank_item": activity.timebank_item},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            activity_timebank_item_set(
+                activity=activity,
+                actor=_user(request),
+                timebank_item=form.cleaned_data["timebank_item"],
+                request=request,
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Saved: records confirmed from now on use this."))
+            return redirect("activities:detail", activity.pk)
+    return render(
+        request,
+        "activities/timebank_item.html",
+        {"activity": activity, "form": form, "timebank": activity_timebank_price(activity)},
     )
 
 

@@ -641,14 +641,26 @@ def _credit(
         if deposit is not None:
             ledger_reverse(original=deposit, key=f"undeposit:{replaced.ledger_source}", actor=actor)
     if record.time_bank and minutes > 0:
-        timebank_deposit(
-            member=record.volunteer,
-            region=record.region_id,
-            source=record.ledger_source,
-            minutes=minutes,
-            organization=record.organization,
-            actor=actor,
-        )
+        # An activity may name the service item it provides: where the region prices items,
+        # the record deposits the item's price (one unit per record), else the minutes served.
+        activity = record.activity
+        item_code = (activity.timebank_item or None) if activity is not None else None
+        deposit_args: dict[str, Any] = {
+            "member": record.volunteer,
+            "region": record.region_id,
+            "source": record.ledger_source,
+            "minutes": minutes,
+            "organization": record.organization,
+            "actor": actor,
+        }
+        try:
+            timebank_deposit(**deposit_args, item_code=item_code, quantity=1)
+        except ledger_errors.ItemUnknown:
+            # The item left the price list since the activity named it: the service still
+            # counts, by the minutes served (the failed attempt booked nothing: its savepoint
+            # rolled back).
+            timebank_deposit(**deposit_args)
+            notes.append(f"time-bank item {item_code} no longer priced: deposited minutes served")
     return points, "; ".join(notes)
 
 
