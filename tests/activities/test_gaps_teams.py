@@ -69,7 +69,22 @@ def test_the_organiser_signs_members_up_together_and_sees_each_result(
     assert "not signed up" in text
     with override("en"):
         why = services.signup_eligibility(shift=shift, volunteer=team["child"])
-    assert [r.code for r in why] == ["age"] and why[0].message in text
+    assert [r.code for r in why] == ["age"]
+    # Worded about the member, by name, not to the organiser as if they were refused.
+    child = team["child"].name
+    assert (
+        f"{child} was not signed up." in text
+        and f"{child} will be 11 on 2026-03-04; this activity is for volunteers aged 18 or over."
+        in text
+    )
+    assert "you will be" not in text and why[0].message not in text
+    for signup in Signup.objects.filter(shift=shift).select_related("volunteer"):
+        name = signup.volunteer.name
+        if signup.status == SignupStatus.CONFIRMED:
+            assert f"{name} is signed up." in text
+        else:
+            assert f"{name} is on the waitlist: the shift is full." in text
+    assert "signed up: 2, on the waitlist: 1, not signed up: 1." in text
     shift.refresh_from_db()
     assert shift.seats_taken == 2
 

@@ -177,9 +177,10 @@ def test_publish_sign_up_scan_confirm_and_certify(live_server: Any, browser: Bro
         # The organisation revokes it; the public check then says it no longer stands and
         # why, in plain words, without the organiser's note.
         organiser.goto(f"{base}/records/certificates/issued/")
-        organiser.locator(f"[data-certificate='{certificate.pk}']").get_by_role(
-            "link", name="撤销"
-        ).click()
+        issued = organiser.locator(f"[data-certificate='{certificate.pk}']")
+        # The issuer sees the check code the volunteer's document carries.
+        expect(issued.locator(".check-code")).to_have_text(certificate.short_code)
+        issued.get_by_role("link", name="撤销").click()
         organiser.get_by_label("撤销原因（公开核验页显示）").select_option(value="issued_in_error")
         organiser.get_by_label("给志愿者和本组织的说明").fill("日期填错，另行开具")
         organiser.get_by_role("button", name="撤销该证明").click()

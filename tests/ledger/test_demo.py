@@ -33,9 +33,13 @@ def test_demo_volunteer_redeems_and_the_merchant_confirms(client) -> None:
     wallet = client.get("/ledger/").content.decode()
     assert f'id="points-balance">{points}<' in wallet
     store = client.get("/store/")
-    reward = next(r for r in store.context["rewards"] if r.organization.name == "东四爱心超市")
+    reward = next(
+        r for r, _refusal in store.context["rewards"] if r.organization.name == "东四爱心超市"
+    )
+    confirm = client.get(f"/store/rewards/{reward.pk}/redeem/")
     done = client.post(
-        "/store/", {"key": store.context["form"].initial["key"], "reward": reward.pk}
+        f"/store/rewards/{reward.pk}/redeem/",
+        {"key": confirm.context["form"].initial["key"], "reward": reward.pk},
     )
     code = Voucher.objects.get().code
     assert done.url == f"/store/vouchers/{code}/"

@@ -5,6 +5,7 @@ confirms the hand-over."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -32,7 +33,13 @@ def test_redeem_on_a_phone_and_the_merchant_confirms(live_server, phone_page: Pa
     assert points >= 260  # the opening import, and whatever the demo's records earned
     page.get_by_role("link", name="爱心超市").first.click()
     item = page.locator("li", has_text="毛巾两条")
-    item.get_by_role("button", name="兑换").click()
+    item.get_by_role("link", name="兑换").click()
+    # A confirmation first: the reward, its shop, the price and the balance after.
+    expect(page.locator("#redeem-summary")).to_contain_text("毛巾两条")
+    expect(page.locator("#redeem-after")).to_have_text(str(points - 20))
+    Path("var").mkdir(exist_ok=True)
+    page.screenshot(path="var/e2e-redeem-confirm.png", full_page=True)
+    page.get_by_role("button", name="兑换").click()
     expect(page.get_by_role("img", name="兑换券二维码")).to_be_visible()
     code = page.locator("#voucher-code").inner_text()
     assert re.fullmatch(r"[A-Z0-9]{8}", code)

@@ -118,11 +118,14 @@ def test_redeem_then_the_merchant_confirms_on_the_phone_page(
 ) -> None:
     give_points(volunteer, district, 100)
     client.force_login(volunteer)
-    store_page = client.get("/store/")
-    assert "大米一袋" in store_page.content.decode()
-    key = store_page.context["form"].initial["key"]
-    first = client.post("/store/", {"key": key, "reward": reward.pk})
-    client.post("/store/", {"key": key, "reward": reward.pk})  # a double tap
+    store_page = client.get("/store/").content.decode()
+    assert "大米一袋" in store_page and f'href="/store/rewards/{reward.pk}/redeem/"' in store_page
+    confirm = client.get(f"/store/rewards/{reward.pk}/redeem/")
+    assert Voucher.objects.count() == 0 and balance(volunteer) == 100  # nothing booked yet
+    key = confirm.context["form"].initial["key"]
+    url = f"/store/rewards/{reward.pk}/redeem/"
+    first = client.post(url, {"key": key, "reward": reward.pk})
+    client.post(url, {"key": key, "reward": reward.pk})  # a double tap
     voucher = Voucher.objects.get()
     assert first.url == f"/store/vouchers/{voucher.code}/"
     page = client.get(first.url).content.decode()
@@ -142,8 +145,9 @@ def test_redeem_then_the_merchant_confirms_on_the_phone_page(
 def test_someone_elses_voucher_is_not_found(client, volunteer, district, reward) -> None:
     give_points(volunteer, district, 100)
     client.force_login(volunteer)
-    key = client.get("/store/").context["form"].initial["key"]
-    client.post("/store/", {"key": key, "reward": reward.pk})
+    url = f"/store/rewards/{reward.pk}/redeem/"
+    key = client.get(url).context["form"].initial["key"]
+    client.post(url, {"key": key, "reward": reward.pk})
     code = Voucher.objects.get().code
     client.force_login(make_user(Role.VOLUNTEER, region=district))
     assert client.get(f"/store/vouchers/{code}/").status_code == 404

@@ -338,9 +338,10 @@ def test_the_phone_page_spends_credit_and_keeps_what_was_typed_on_refusal(world,
 
 
 def test_the_time_bank_form_asks_for_time_never_money(world, bank) -> None:
+    from zhiyuan.ledger.selectors import timebank_beneficiaries
     from zhiyuan.needs.forms import NeedForm
 
-    form = NeedForm(tree=(), relatives=[bank.mother])
+    form = NeedForm(tree=(), beneficiaries=timebank_beneficiaries(bank.member, None))
     assert {"timebank_minutes", "timebank_for"} <= set(form.fields)
     assert not any(
         word in name for name in form.fields for word in ("price", "fee", "amount", "pay")

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from zhiyuan.accounts.models import User
 from zhiyuan.activities import services, teams
 from zhiyuan.activities.models import ActivityStatus, Shift
+from zhiyuan.activities.team_results import team_outcome
 from zhiyuan.core.permissions import require
 from zhiyuan.organizations.models import Organization
 
@@ -101,12 +102,16 @@ def team_signup(request: HttpRequest, shift_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         chosen = {int(pk) for pk in form.cleaned_data["volunteers"]}
         people = [m for m in members if m.pk in chosen]
-        results = services.signup_group(
-            shift=shift,
-            team=team,
-            volunteers=people,
-            actor=cast(User, request.user),
-            request=request,
+        results = team_outcome(
+            services.signup_group(
+                shift=shift,
+                team=team,
+                volunteers=people,
+                actor=cast(User, request.user),
+                request=request,
+            ),
+            shift,
+            team,
         )
         form = GroupForm(initial={"team": str(team.pk)}, teams_=choices, members=members)
     held = teams.team_signups(shift, members)

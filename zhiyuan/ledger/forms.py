@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext as _
@@ -63,20 +63,49 @@ class DonationForm(KeyedForm):
         self.fields["elder"].label_from_instance = lambda e: e.user.name  # type: ignore[attr-defined]
 
 
+class BeneficiaryField(forms.ChoiceField):
+    """For whom time credit is spent: only the people the member may spend for are offered
+    (``selectors.timebank_beneficiaries``); someone refused, sent anyway, is answered with the
+    reason rather than "not a valid choice"."""
+
+    def __init__(self, *, beneficiaries: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("label", gettext_lazy("For whom"))
+        super().__init__(**kwargs)
+        self.barred: dict[str, str] = {}
+        if beneficiaries is not None:
+            self.offer(beneficiaries)
+
+    def offer(self, beneficiaries: Any) -> None:
+        choices = beneficiaries.choices()
+        self.choices = choices
+        self.barred = beneficiaries.reasons()
+        if len(choices) == 1:
+            self.initial = choices[0][0]
+
+    def validate(self, value: Any) -> None:
+        if value in self.barred:
+            raise forms.ValidationError(self.barred[value], code="barred")
+        super().validate(value)
+
+
 class WithdrawalForm(KeyedForm):
-    relative = forms.ModelChoiceField(
-        queryset=Relative.objects.none(),
-        required=False,
-        label=gettext_lazy("For"),
-        empty_label=gettext_lazy("Myself"),
-    )
+    beneficiary = BeneficiaryField()
     minutes = MinutesField()
     note = forms.CharField(label=gettext_lazy("What is needed"), max_length=200)
 
-    def __init__(self, *args: Any, relatives: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, beneficiaries: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if relatives is not None:
-            self.fields["relative"].queryset = relatives  # type: ignore[attr-defined]
+        self.beneficiaries = beneficiaries
+        if beneficiaries is not None:
+            cast(BeneficiaryField, self.fields["beneficiary"]).offer(beneficiaries)
+
+    def relative(self) -> Relative | None:
+        """The relative chosen, or None for the member themself."""
+        value = self.cleaned_data["beneficiary"]
+        for person in self.beneficiaries.allowed if self.beneficiaries else []:
+            if person.value == value:
+                return cast(Relative | None, person.relative)
+        return None
 
 
 class RulesForm(forms.Form):
@@ -211,7 +240,7 @@ class ItemEditForm(forms.Form):
 
 class ItemForm(ItemEditForm):
     code = forms.SlugField(
-        label=gettext_lazy("Code"),
+        label=gettext_lazy("Item code"),
         max_length=40,
         help_text=gettext_lazy("Short, unique in the region, never changed: e.g. haircut-home."),
     )

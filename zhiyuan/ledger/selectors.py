@@ -274,3 +274,145 @@ def person_in_regions(user: User, codes: list[str] | None) -> bool:
         .filter(region_subtree_q(codes))
         .exists()
     )
+
+
+# --- for whom a member may spend time credit ---------------------------------------------------
+
+SELF = "self"
+
+
+@dataclass(frozen=True)
+class Beneficiary:
+    """Someone the member may spend credit for: themself (``relative`` None) or a relative."""
+
+    value: str  # "self" or the relative's id, as a form sends it
+    label: str
+    relative: Relative | None = None
+
+
+@dataclass(frozen=True)
+class Barred:
+    """Someone the member may not spend credit for yet, and why (in the member's words)."""
+
+    value: str
+    label: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Beneficiaries:
+    min_age: int
+    allowed: list[Beneficiary]
+    barred: list[Barred]
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [(b.value, b.label) for b in self.allowed]
+
+    def reasons(self) -> dict[str, str]:
+        return {b.value: b.reason for b in self.barred}
+
+
+def timebank_beneficiaries(
+    member: User, region_code: str | None, today: dt.date | None = None
+) -> Beneficiaries:
+    """Whom the member may spend time credit for in this region now: themself and each
+    registered relative who has reached the region's withdrawal age, the others with the
+    reason. The same rule ``ledger.services.timebank_withdraw`` enforces; this read only lets
+    the forms offer what the service would accept. Without a region, the default age."""
+    from django.utils.translation import gettext as _
+
+    from zhiyuan.ledger.rules import age_on
+    from zhiyuan.ledger.services import member_birth_date, timebank_policy_for
+
+    today = today or timezone.localdate()
+    from zhiyuan.ledger.models import TimeBankPolicy
+    from zhiyuan.regions.codes import InvalidRegionCode
+
+    try:
+        policy = timebank_policy_for(region_code) if region_code else TimeBankPolicy()
+    except InvalidRegionCode:  # a mistyped region sent with a form: its own field says so
+        policy = TimeBankPolicy()
+    min_age = policy.min_withdraw_age
+    allowed: list[Beneficiary] = []
+    barred: list[Barred] = []
+    people: list[tuple[str, str, Relative | None, dt.date | None]] = [
+        (SELF, _("Myself"), None, member_birth_date(member))
+    ]
+    for kin in relatives_of(member):
+        people.append(
+            (str(kin.pk), f"{kin.get_relation_display()} {kin.name}", kin, kin.birth_date)
+        )
+    for value, label, relative, birth in people:
+        reason = ""
+        if min_age and birth is None:
+            reason = _(
+                "Your birth date is not on record yet, so your right to spend credit cannot be "
+                "checked: complete your real-name identity first."
+            )
+        elif min_age and birth is not None and age_on(birth, today) < min_age:
+            reason = _("Under %(age)d: credit can be spent for people aged %(age)d or over.") % {
+                "age": min_age
+            }
+        if reason:
+            barred.append(Barred(value, label, reason))
+        else:
+            allowed.append(Beneficiary(value, label, relative))
+    return Beneficiaries(min_age, allowed, barred)
+
+
+# --- which price list applies where (the administrator's view) --------------------------------
+
+
+@dataclass(frozen=True)
+class PriceZone:
+    """A region whose members' deposits follow one policy and one price list: the
+    administrator's own region, and each region below it that sets its own time-bank policy or
+    prices its own items. A region not listed follows the nearest listed region above it."""
+
+    region: Any  # regions.Region
+    priced: bool
+    policy_region: str  # the name of the region whose policy applies here
+    policy_own: bool  # the policy is this region's own
+    items: list[TimeBankItem]  # in effect here when priced: the nearest region's item per code
+
+
+def timebank_price_zones(region: Any) -> list[PriceZone]:
+    """Where, under ``region``, which pricing switch and which items apply."""
+    from zhiyuan.ledger.models import TimeBankPolicy
+    from zhiyuan.ledger.services import ancestor_codes, timebank_policy_for
+    from zhiyuan.regions.models import Region
+
+    below = region_subtree_q([region.pk])
+    codes = {region.pk}
+    codes |= set(TimeBankPolicy.objects.filter(below).values_list("region_id", flat=True))
+    codes |= set(TimeBankItem.objects.filter(below).values_list("region_id", flat=True))
+    regions = list(Region.objects.filter(pk__in=codes).order_by("code"))
+    names = dict(
+        Region.objects.filter(
+            pk__in={a for r in regions for a in ancestor_codes(r.pk)}
+        ).values_list("code", "name")
+    )
+    zones = []
+    for zone in regions:
+        policy = timebank_policy_for(zone.pk)
+        zones.append(
+            PriceZone(
+                region=zone,
+                priced=policy.priced_items,
+                policy_region=names.get(policy.region_id, policy.region_id),
+                policy_own=policy.region_id == zone.pk,
+                items=timebank_items_for(zone.pk),
+            )
+        )
+    return zones
+
+
+def timebank_item_uses(zones: list[PriceZone]) -> dict[int, list[str]]:
+    """For each item, the names of the zones where it sets the price (pricing on, and no
+    nearer region's item of the same code)."""
+    uses: dict[int, list[str]] = {}
+    for zone in zones:
+        if zone.priced:
+            for item in zone.items:
+                uses.setdefault(item.pk, []).append(zone.region.name)
+    return uses

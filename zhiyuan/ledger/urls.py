@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/rules/", views.admin_rules, name="admin_rules"),
     path("admin/items/", views.admin_items, name="admin_items"),
     path("admin/items/<int:pk>/", views.admin_item_edit, name="admin_item_edit"),
+    path("admin/items/<int:pk>/withdraw/", views.admin_item_withdraw, name="admin_item_withdraw"),
     path("admin/fund/", views.admin_fund, name="admin_fund"),
     path("admin/report/", views.admin_report, name="admin_report"),
 ]

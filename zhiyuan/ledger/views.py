@@ -116,6 +116,7 @@ def _timebank_context(request: HttpRequest, **forms_: Any) -> dict[str, Any]:
         account_user__isnull=False, relation__in=[r.value for r in DIRECT_RELATIONS]
     )
     elders = selectors.elders_in([region[:6] + "000000"] if region else [])
+    beneficiaries = selectors.timebank_beneficiaries(user, region) if region else None
     return {
         "balance": selectors.balances_of(user)[Asset.TIME_MINUTES],
         "held_for_needs": selectors.held_for_needs(user),
@@ -123,7 +124,9 @@ def _timebank_context(request: HttpRequest, **forms_: Any) -> dict[str, Any]:
         "withdrawals": selectors.withdrawals_of(user),
         "transfer_form": forms_.get("transfer") or forms.TransferForm(relatives=direct),
         "donation_form": forms_.get("donation") or forms.DonationForm(elders=elders),
-        "withdrawal_form": forms_.get("withdrawal") or forms.WithdrawalForm(relatives=relatives),
+        "withdrawal_form": forms_.get("withdrawal")
+        or forms.WithdrawalForm(beneficiaries=beneficiaries),
+        "beneficiaries": beneficiaries,
         "policy": services.timebank_policy_for(region) if region else None,
         "direct": direct,
         "elders": elders,
@@ -175,7 +178,7 @@ def timebank(request: HttpRequest) -> HttpResponse:
                 return redirect("ledger:timebank")
         context["donation_form"] = form
     elif action == "withdraw":
-        form = forms.WithdrawalForm(request.POST, relatives=context["relatives"])
+        form = forms.WithdrawalForm(request.POST, beneficiaries=context["beneficiaries"])
         if form.is_valid():
             try:
                 services.timebank_withdraw(
@@ -183,7 +186,7 @@ def timebank(request: HttpRequest) -> HttpResponse:
                     region=region,
                     minutes=form.cleaned_data["minutes"],
                     note=form.cleaned_data["note"],
-                    relative=form.cleaned_data["relative"],
+                    relative=form.relative(),
                     key=form.cleaned_data["key"],
                     http_request=request,
                 )
@@ -443,13 +446,16 @@ def admin_items(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Service item saved."))
             return redirect("ledger:admin_items")
+    zones = selectors.timebank_price_zones(region)
+    uses = selectors.timebank_item_uses(zones)
     return render(
         request,
         "ledger/admin_items.html",
         {
             "region": region,
             "policy": services.timebank_policy_for(region),
-            "items": selectors.timebank_items_in(codes),
+            "zones": zones,
+            "items": [(item, uses.get(item.pk, [])) for item in selectors.timebank_items_in(codes)],
             "form": form,
         },
     )
@@ -481,3 +487,36 @@ def admin_item_edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Service item saved."))
             return redirect("ledger:admin_items")
     return render(request, "ledger/admin_item_edit.html", {"item": item, "form": form})
+
+
+@login_required
+@require_POST
+def admin_item_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    """Take a service item off the price list; what then prices its code there is said."""
+
+    require(request.user, "ledger.manage", request=request)
+    item = get_object_or_404(
+        selectors.timebank_items_in(region_scopes(request.user, "ledger.manage")), pk=pk
+    )
+    above = services.timebank_item_withdraw(
+        item=item, actor=cast(User, request.user), http_request=request
+    )
+    if above is None:
+        messages.success(
+            request, _("%(item)s was withdrawn from the price list.") % {"item": item.name}
+        )
+    else:
+        messages.success(
+            request,
+            _(
+                "%(item)s was withdrawn from the price list; in %(region)s the price of "
+                "%(above_region)s applies again: %(minutes)d minutes."
+            )
+            % {
+                "item": item.name,
+                "region": item.region.name,
+                "above_region": above.region.name,
+                "minutes": above.minutes,
+            },
+        )
+    return redirect("ledger:admin_items")

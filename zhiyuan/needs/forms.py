@@ -134,13 +134,15 @@ class NeedForm(forms.Form):
         choices=[(v, label) for v, label in ProxyRelation.choices if v != ProxyRelation.SELF],
     )
 
-    def __init__(self, *args: Any, tree: Any = (), relatives: Any = None, **kwargs: Any) -> None:
-        """``relatives`` (the member's registered relatives) makes this a time-bank request:
-        how much credit to spend, and for whom."""
+    def __init__(
+        self, *args: Any, tree: Any = (), beneficiaries: Any = None, **kwargs: Any
+    ) -> None:
+        """``beneficiaries`` (``ledger.selectors.Beneficiaries``: whom the member may spend
+        credit for) makes this a time-bank request: how much credit to spend, and for whom."""
         super().__init__(*args, **kwargs)
         _choices(self, "category", category_choices(list(tree)))
         _choices(self, "skills", [(s.code, str(s)) for s in Skill.objects.order_by("code")])
-        if relatives is not None:
+        if beneficiaries is not None:
             from zhiyuan.needs.timebank import MINUTE_CHOICES
 
             self.fields["timebank_minutes"] = forms.TypedChoiceField(
@@ -153,11 +155,12 @@ class NeedForm(forms.Form):
                     "cancelled, rejected or expires before the service starts."
                 ),
             )
-            self.fields["timebank_for"] = forms.ChoiceField(
-                label=_("For whom"),
-                choices=[("self", _("Myself"))]
-                + [(str(r.pk), f"{r.get_relation_display()} {r.name}") for r in relatives],
-                initial="self",
+            from zhiyuan.ledger.forms import BeneficiaryField
+
+            # Only the people the member may spend credit for (the region's withdrawal age);
+            # the others are named on the page with the reason.
+            self.fields["timebank_for"] = BeneficiaryField(
+                label=_("For whom"), beneficiaries=beneficiaries
             )
 
 
@@ -312,7 +315,9 @@ class PolicyForm(forms.Form):
                 ("start", _("minutes to start")),
             ):
                 self.fields[f"{urgency}_{step}"] = forms.IntegerField(
-                    label=f"{label}: {step_label}", min_value=1, max_value=60 * 24 * 30
+                    label=_("%(urgency)s: %(step)s") % {"urgency": label, "step": step_label},
+                    min_value=1,
+                    max_value=60 * 24 * 30,
                 )
 
 

@@ -117,14 +117,16 @@ def need_post_timebank(request: HttpRequest) -> HttpResponse:
 
 
 def _post_page(request: HttpRequest, *, timebank: bool) -> HttpResponse:
-    from zhiyuan.ledger.selectors import balances_of, relatives_of
+    from zhiyuan.ledger.selectors import balances_of, timebank_beneficiaries
 
     user = cast(User, request.user)
     community = request.POST.get("community") or _home_community(user)
     tree = selectors.category_tree(community or None)
-    relatives = list(relatives_of(user)) if timebank else None
+    # Whom the member may spend credit for, by the rules of the community the need is for
+    # (the ledger checks again when it withdraws).
+    whom = timebank_beneficiaries(user, community or None) if timebank else None
     form = NeedForm(
-        request.POST or None, tree=tree, relatives=relatives, initial={"community": community}
+        request.POST or None, tree=tree, beneficiaries=whom, initial={"community": community}
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -175,6 +177,7 @@ def _post_page(request: HttpRequest, *, timebank: bool) -> HttpResponse:
             "health_consent": consent_active(user, NoticeKind.SENSITIVE_HEALTH),
             "is_dispatcher": has_perm(user, "need.dispatch", None),
             "timebank": timebank,
+            "beneficiaries": whom,
             "balance": balances_of(user)["time_minutes"] if timebank else None,
             "may_spend": has_perm(user, "need.timebank", None),
             **picker_context(community, "community"),

@@ -73,6 +73,18 @@ class NotOnOffer(LedgerRefused):
         super().__init__(_("This reward is not on offer any more."))
 
 
+class ShopMayNotOperate(NotOnOffer):
+    """The shop (or an organisation above it) is suspended, deregistered or not verified: it
+    hands out nothing in the name of volunteering, and the volunteer is told why."""
+
+    default_code = "shop_may_not_operate"
+
+    def __init__(self, why: str) -> None:
+        LedgerRefused.__init__(
+            self, _("This reward is not on offer at present: %(why)s") % {"why": why}
+        )
+
+
 class InvalidReward(LedgerRefused):
     default_code = "invalid_reward"
 
@@ -393,14 +405,12 @@ def store_redeem(
         .filter(pk=reward_id)
         .first()
     )
-    # A shop under a sanction (or not verified) hands out nothing in the name of volunteering.
-    if (
-        offered is None
-        or not offered.active
-        or organization_can_operate(offered.organization, purpose=OperatePurpose.PUBLISH)
-        is not None
-    ):
+    if offered is None or not offered.active:
         raise NotOnOffer()
+    # A shop under a sanction (or not verified) hands out nothing in the name of volunteering.
+    refusal = organization_can_operate(offered.organization, purpose=OperatePurpose.PUBLISH)
+    if refusal is not None:
+        raise ShopMayNotOperate(refusal.message)
     if offered.stock <= 0:
         raise OutOfStock()
     own = user_account(volunteer, Asset.POINTS)

@@ -5,6 +5,7 @@ from zhiyuan.store import views
 app_name = "store"
 urlpatterns = [
     path("", views.rewards, name="rewards"),
+    path("rewards/<int:pk>/redeem/", views.reward_redeem, name="redeem"),
     path("vouchers/", views.vouchers, name="vouchers"),
     path("vouchers/<str:code>/", views.voucher, name="voucher"),
     path("vouchers/<str:code>/cancel/", views.voucher_cancel, name="voucher_cancel"),

@@ -66,34 +66,74 @@ class RewardForm(forms.Form):
             self.fields["organization"].queryset = partners  # type: ignore[attr-defined]
 
 
+def _shop_refusals(rewards_: list[Reward]) -> dict[int, str]:
+    """Why a shop may not hand out rewards now (a sanction on it or an organisation above it),
+    by organisation; shops that may are left out. One check per shop, not per reward."""
+    from zhiyuan.organizations.selectors import OperatePurpose, organization_can_operate
+
+    refusals: dict[int, str] = {}
+    for org in {r.organization_id: r.organization for r in rewards_}.values():
+        refusal = organization_can_operate(org, purpose=OperatePurpose.PUBLISH)
+        if refusal is not None:
+            refusals[org.pk] = refusal.message
+    return refusals
+
+
 @login_required
 def rewards(request: HttpRequest) -> HttpResponse:
+    """The rewards on offer in the member's district; each opens a confirmation page first."""
     require(request.user, "store.redeem", request=request)
     user = cast(User, request.user)
-    region = member_region(user)
-    form = RedeemForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            voucher = services.store_redeem(
-                volunteer=user,
-                reward=form.cleaned_data["reward"],
-                key=form.cleaned_data["key"],
-                http_request=request,
-            )
-        except ValidationError as exc:
-            messages.error(request, exc.messages[0])
-            return redirect("store:rewards")
-        messages.success(request, _("Redeemed. Show this voucher at the shop."))
-        return redirect("store:voucher", code=voucher.code)
     from zhiyuan.ledger.selectors import balances_of
 
+    offered = list(selectors.rewards_for(member_region(user)))
+    refusals = _shop_refusals(offered)
     return render(
         request,
         "store/rewards.html",
         {
-            "rewards": selectors.rewards_for(region),
+            "rewards": [(r, refusals.get(r.organization_id)) for r in offered],
             "points": balances_of(user)["points"],
-            "form": RedeemForm(),
+        },
+    )
+
+
+@login_required
+def reward_redeem(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm, then redeem: the reward, its price, the balance after and the shop are shown
+    before anything is booked. Redeeming is a POST with the page's idempotency key, so the same
+    confirmation sent twice issues one voucher."""
+    require(request.user, "store.redeem", request=request)
+    user = cast(User, request.user)
+    from zhiyuan.ledger.selectors import balances_of
+
+    # Only rewards offered in the member's district; another's answers 404.
+    reward = get_object_or_404(selectors.rewards_for(member_region(user)), pk=pk)
+    form = RedeemForm(request.POST or None, initial={"reward": reward.pk})
+    if request.method == "POST" and form.is_valid() and form.cleaned_data["reward"] == reward.pk:
+        try:
+            voucher = services.store_redeem(
+                volunteer=user,
+                reward=reward.pk,
+                key=form.cleaned_data["key"],
+                http_request=request,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc.messages[0])
+        else:
+            messages.success(request, _("Redeemed. Show this voucher at the shop."))
+            return redirect("store:voucher", code=voucher.code)
+    points = balances_of(user)["points"]
+    return render(
+        request,
+        "store/redeem_confirm.html",
+        {
+            "reward": reward,
+            "form": form,
+            "points": points,
+            "after": points - reward.price_points,
+            "short": reward.price_points - points,
+            "refusal": _shop_refusals([reward]).get(reward.organization_id),
         },
     )
 
