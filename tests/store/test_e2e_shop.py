@@ -27,7 +27,7 @@ def test_merchant_counts_stock_and_withdraws_on_a_phone(
     page.get_by_role("button", name="登录").click()
     expect(page.get_by_role("heading", name="发放礼品")).to_be_visible()
 
-    page.get_by_role("link", name="我的奖品").click()
+    page.get_by_role("link", name="我的礼品").click()
     expect(page.locator("#shop-rewards")).to_contain_text("预留 2")
     page.get_by_role("link", name="大米一袋").click()
     expect(page.locator("#reward-stock")).to_have_text("3")
