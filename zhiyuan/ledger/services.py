@@ -465,7 +465,8 @@ def _check_legs(legs: list[Leg], assets: Mapping[AccountRef, str]) -> None:
             raise ValueError("a posting moves one asset between two different accounts")
 
 
-Posting_ = tuple[int, str, int, int, int, str, int | None, str]
+# One posting as written: (leg, asset, debit id, credit id, amount, source, rule version, digest).
+PostingRow = tuple[int, str, int, int, int, str, int | None, str]
 
 
 def _draft(
@@ -480,13 +481,13 @@ def _draft(
     actor: Any,
     reverses: Transaction | None,
     memo: str,
-) -> tuple[Transaction, list[Posting_]]:
+) -> tuple[Transaction, list[PostingRow]]:
     """The transaction row (digest included) and its postings, not yet written:
     (leg, asset, debit id, credit id, amount, source, rule version, digest) per posting."""
     actor_id = actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
     now = timezone.now()
     req_hash = request_hash(request)
-    postings: list[Posting_] = []
+    postings: list[PostingRow] = []
     for index, leg in enumerate(legs, start=1):
         asset, debit_id, credit_id = leg.debit.asset.value, ids[leg.debit], ids[leg.credit]
         postings.append(
@@ -650,9 +651,7 @@ _PG_POSTING_VALUES = (
 )
 
 
-def _insert(
-    tx: Transaction, postings: list[tuple[int, str, int, int, int, str, int | None, str]]
-) -> None:
+def _insert(tx: Transaction, postings: list[PostingRow]) -> None:
     """Write the transaction row and its postings: the hot path of every booking.
 
     On PostgreSQL one statement (the transaction in a data-modifying WITH, the postings from
