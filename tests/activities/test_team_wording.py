@@ -5,6 +5,7 @@ organiser had been refused."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from django.test import Client
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from tests.activities.fixtures import first_shift, new_volunteer
 from tests.factories import make_user
+from tests.records.helpers import bearer
 from zhiyuan.accounts.roles import Role
 from zhiyuan.activities import services
 from zhiyuan.organizations.models import MemberRole, Membership
@@ -58,3 +60,30 @@ def test_each_member_is_named_with_what_happened_in_chinese(
     assert "已报名 0 人，候补 2 人，未能报名 3 人。" in results
     # Nothing addresses the organiser as the one refused.
     assert "您" not in results[: results.index("\n  </ul>")]
+
+
+def test_the_api_tells_the_team_admin_about_each_member_by_name(
+    client: Client, make_activity, org, organiser, community
+) -> None:
+    shift = first_shift(make_activity(capacity=1, title="社区环境清洁", no_minors=True))
+    seated = new_volunteer(community)
+    child = new_volunteer(community, birth="20150101")
+    for person in (seated, child):
+        Membership.objects.create(organization=org, user=person, role=MemberRole.MEMBER)
+    done = client.post(
+        f"/api/v1/activities/shifts/{shift.pk}/group-signups",
+        json.dumps({"team": org.pk, "volunteers": [seated.pk, child.pk]}),
+        content_type="application/json",
+        **bearer(organiser),
+    )
+    assert done.status_code == 200
+    by_person = {r["volunteer"]: r for r in done.json()}
+    assert by_person[seated.pk]["status"] == "confirmed"
+    assert seated.name in by_person[seated.pk]["message"]
+    refused = by_person[child.pk]
+    assert refused["status"] is None
+    assert refused["message"] == f"{child.name} 未能报名。"
+    reasons = {r["code"]: r["message"] for r in refused["reasons"]}
+    assert reasons["age"].startswith(f"{child.name} 在 ")
+    assert reasons["age"].endswith("本活动仅限 18 周岁及以上的志愿者。")
+    assert "您" not in done.content.decode()

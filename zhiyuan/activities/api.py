@@ -23,6 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 from zhiyuan.accounts.models import User
 from zhiyuan.activities import geo, qr, selectors, services
 from zhiyuan.activities.models import Activity, ServiceSession, Shift, Signup
+from zhiyuan.activities.team_results import member_reason, team_outcome
 from zhiyuan.activities.timebank import activity_timebank_item_set, activity_timebank_price
 from zhiyuan.core.api import AUTH, ApiError, ErrorOut
 from zhiyuan.core.masking import mask_name
@@ -523,6 +524,8 @@ class GroupIn(Schema):
 class GroupResultOut(Schema):
     volunteer: int
     status: str | None
+    # About the member, by name, for the team admin who signed them up (as the page says it).
+    message: str
     reasons: list[ReasonOut]
 
 
@@ -538,13 +541,18 @@ def signup_group(request: HttpRequest, shift_id: int, data: GroupIn) -> list[Gro
     results = services.signup_group(
         shift=shift, team=team, volunteers=people, actor=_user(request), request=request
     )
+    told = team_outcome(results, shift, team).members
     return [
         GroupResultOut(
             volunteer=r.volunteer.pk,
             status=r.signup.status if r.signup else None,
-            reasons=[ReasonOut(code=x.code, message=x.message) for x in r.reasons],
+            message=member.headline,
+            reasons=[
+                ReasonOut(code=x.code, message=member_reason(x, r.volunteer, shift, team))
+                for x in r.reasons
+            ],
         )
-        for r in results
+        for r, member in zip(results, told, strict=True)
     ]
 
 

@@ -270,6 +270,12 @@ def _headline(person: Any, status: str) -> tuple[str, str]:
     }
 
 
+def member_reason(reason: Any, person: Any, shift: Shift, team: Any) -> str:
+    """One refusal reason of ``signup_group``, worded about ``person`` by name."""
+    worder = WORDING.get(reason.code)
+    return worder(person, shift, team) if worder else str(reason.message)
+
+
 def team_outcome(results: Sequence[Any], shift: Shift, team: Any) -> TeamOutcome:
     """``signup_group``'s results, about each member by name."""
     members = []
@@ -279,12 +285,11 @@ def team_outcome(results: Sequence[Any], shift: Shift, team: Any) -> TeamOutcome
             outcome, headline = _headline(person, result.signup.status)
             members.append(MemberOutcome(person, outcome, headline))
             continue
-        reasons = []
-        for reason in result.reasons:
-            if reason.code in NOT_A_REFUSAL:
-                continue
-            worder = WORDING.get(reason.code)
-            reasons.append(worder(person, shift, team) if worder else reason.message)
+        reasons = [
+            member_reason(reason, person, shift, team)
+            for reason in result.reasons
+            if reason.code not in NOT_A_REFUSAL
+        ]
         headline = _("%(name)s was not signed up.") % {"name": person.name}
         members.append(MemberOutcome(person, REFUSED, headline, list(dict.fromkeys(reasons))))
     return TeamOutcome(members)
