@@ -51,3 +51,10 @@ def test_demo_volunteer_redeems_and_the_merchant_confirms(client) -> None:
     client.post("/store/merchant/", {"code": code})
     assert Voucher.objects.get().status == VoucherStatus.USED
     assert ledger_verify().problem is None
+
+    # The region admin finds the free-standing time-bank request the demo volunteer made for
+    # his mother, waiting to be arranged.
+    log_in(client, "13900000005")
+    arrange = client.get("/ledger/admin/withdrawals/").content.decode()
+    assert "每月上门理发（社区服务站已约好理发师）" in arrange
+    assert ">标记为已服务</button>" in arrange

@@ -675,3 +675,84 @@ def relative_register(request: HttpRequest, payload: RelativeIn) -> Status[Regis
             region=relative.region_id,
         ),
     )
+
+
+# --- members' free-standing requests, for the region's administrators ------------------------
+
+
+class ArrangeOut(Schema):
+    id: int
+    created_at: dt.datetime
+    region: str
+    minutes: int
+    note: str
+    status: str
+    member: str  # masked
+    relative: str | None  # masked; None: for the member themselves
+
+
+@router.get("/admin/withdrawals", response={200: list[ArrangeOut], 403: ErrorOut})
+def withdrawals_to_arrange(request: HttpRequest) -> list[ArrangeOut]:
+    """Members' time-bank requests made outside the needs flow, in the admin's regions: those
+    still waiting first."""
+    require(request.user, "ledger.manage", request=request)
+    from zhiyuan.core.masking import mask_name
+
+    return [
+        ArrangeOut(
+            id=w.pk,
+            created_at=w.created_at,
+            region=w.region_id,
+            minutes=w.minutes,
+            note=w.note,
+            status=w.status,
+            member=mask_name(w.member.name),
+            relative=mask_name(w.relative.name) if w.relative else None,
+        )
+        for w in selectors.withdrawals_to_arrange(region_scopes(request.user, "ledger.manage"))[
+            :200
+        ]
+    ]
+
+
+def _to_arrange(request: HttpRequest, withdrawal_id: int) -> Withdrawal:
+    require(request.user, "ledger.manage", request=request)
+    # Outside the admin's regions a request answers like one that does not exist.
+    return get_object_or_404(
+        selectors.withdrawals_to_arrange(region_scopes(request.user, "ledger.manage")),
+        pk=withdrawal_id,
+    )
+
+
+@router.post(
+    "/admin/withdrawals/{withdrawal_id}/served", response={200: WithdrawalOut, **WRITE_ERRORS}
+)
+def withdrawal_served(request: HttpRequest, withdrawal_id: int) -> WithdrawalOut:
+    """The community arranged the service: the credit is spent (no longer refundable)."""
+    from zhiyuan.ledger.timebank_needs import timebank_withdrawal_settle
+
+    withdrawal = _to_arrange(request, withdrawal_id)
+    settled = timebank_withdrawal_settle(
+        withdrawal=withdrawal, actor=cast(User, request.user), http_request=request
+    )
+    if not settled.spent:
+        raise ApiError(
+            409, "withdrawal_cancelled", _("This request was cancelled; its credit is back.")
+        )
+    return _withdrawal_out(settled.withdrawal)
+
+
+@router.post(
+    "/admin/withdrawals/{withdrawal_id}/cancel", response={200: WithdrawalOut, **WRITE_ERRORS}
+)
+def withdrawal_cancel_by_admin(request: HttpRequest, withdrawal_id: int) -> WithdrawalOut:
+    """Cancel a request not yet served: the credit goes back to the member."""
+    withdrawal = _to_arrange(request, withdrawal_id)
+    result = refusals(
+        lambda: services.timebank_withdrawal_cancel(
+            withdrawal=withdrawal, actor=cast(User, request.user), http_request=request
+        )
+    )
+    if result.status != WithdrawalStatus.CANCELLED:
+        raise ApiError(409, "withdrawal_served", withdrawal_served_message())
+    return _withdrawal_out(result)

@@ -99,7 +99,7 @@ def populate(ctx: DemoContext) -> None:
     # The demo volunteer's mother (aged 70) is registered, with the resident's account as hers.
     resident = ctx.accounts[Role.RESIDENT]
     community = ctx.communities[0]
-    services.relative_register(
+    mother = services.relative_register(
         member=volunteer,
         relation=Relation.PARENT,
         name=resident.name,
@@ -107,6 +107,16 @@ def populate(ctx: DemoContext) -> None:
         region=community,
         registered_by=admin,
         account_user=resident,
+    )
+    # A request the community arranges itself, waiting on the region admin's list
+    # (/ledger/admin/withdrawals/: mark served once done, or cancel and return the credit).
+    services.timebank_withdraw(
+        member=volunteer,
+        region=community,
+        minutes=60,
+        note="每月上门理发（社区服务站已约好理发师）",
+        key="demo-withdrawal-haircut",
+        relative=mother,
     )
     elder_user = user_create(phone="13900000060", password=None, name="赵桂芳")
     role_grant(user=elder_user, role=Role.RESIDENT, region=community)

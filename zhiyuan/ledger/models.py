@@ -521,7 +521,8 @@ class WithdrawalStatus(models.TextChoices):
 class Withdrawal(models.Model):
     """Credit a member spent to ask for service for themselves or a registered relative.
 
-    The needs flow (issue 5) will turn it into a need; until then it is the request itself.
+    Posted through a need (the needs flow holds it, `need_time_bank`) or on its own, when the
+    community arranges the service itself: region admins then mark it served or cancel it.
     """
 
     member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -148,6 +148,19 @@ def relatives_of(user: User) -> QuerySet[Relative]:
     return Relative.objects.filter(member=user, removed_at__isnull=True).order_by("relation")
 
 
+def withdrawals_to_arrange(codes: list[str] | None) -> QuerySet[Withdrawal]:
+    """Members' free-standing time-bank requests in ``codes`` (not those paid through a need,
+    which the dispatchers see as needs), the ones still waiting first, then the latest."""
+    return (
+        Withdrawal.objects.filter(region_subtree_q(codes), need_time_bank__isnull=True)
+        .select_related("member", "relative", "region")
+        .order_by(
+            Case(When(status=WithdrawalStatus.REQUESTED, then=0), default=1),
+            "-created_at",
+        )
+    )
+
+
 def elders_in(codes: list[str] | None) -> QuerySet[Elder]:
     return (
         Elder.objects.filter(region_subtree_q(codes), active=True)

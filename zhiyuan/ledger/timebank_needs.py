@@ -12,8 +12,10 @@ Nothing here books money.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from zhiyuan.core.audit import audit_record
@@ -46,11 +48,14 @@ class Settled:
     spent: bool
 
 
-def timebank_withdrawal_settle(*, withdrawal: Withdrawal) -> Settled:
+def timebank_withdrawal_settle(
+    *, withdrawal: Withdrawal, actor: Any = None, http_request: HttpRequest | None = None
+) -> Settled:
     """The service asked for has started: the withdrawal is spent and cannot be refunded.
 
     Idempotent. A withdrawal cancelled meanwhile (its need ended unserved) stays cancelled: the
-    credit is already back with the member and nothing is booked again.
+    credit is already back with the member and nothing is booked again. ``actor`` is the
+    administrator who arranged a free-standing request's service (none: the needs flow).
     """
     with transaction.atomic():
         # Row lock on the withdrawal: serialises this with timebank_withdrawal_cancel, which
@@ -63,7 +68,9 @@ def timebank_withdrawal_settle(*, withdrawal: Withdrawal) -> Settled:
             row.save(update_fields=["status"])
             audit_record(
                 action=LedgerAudit.WITHDRAWAL_SERVED,
+                actor=actor,
                 target=row,
+                request=http_request,
                 detail={"transaction": row.transaction_id},
             )
         return Settled(row, True)

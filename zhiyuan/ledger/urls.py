@@ -16,5 +16,6 @@ urlpatterns = [
     path("admin/items/<int:pk>/", views.admin_item_edit, name="admin_item_edit"),
     path("admin/items/<int:pk>/withdraw/", views.admin_item_withdraw, name="admin_item_withdraw"),
     path("admin/fund/", views.admin_fund, name="admin_fund"),
+    path("admin/withdrawals/", views.admin_withdrawals, name="admin_withdrawals"),
     path("admin/report/", views.admin_report, name="admin_report"),
 ]

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from zhiyuan.accounts.models import User, phone_index
 from zhiyuan.accounts.phones import InvalidPhone, normalize_mobile
 from zhiyuan.accounts.roles import Role
+from zhiyuan.core.masking import mask_name
 from zhiyuan.core.permissions import active_grants, region_scopes, require
 from zhiyuan.ledger import forms, selectors, services
 from zhiyuan.ledger.errors import LedgerRefused
@@ -262,6 +263,49 @@ def admin_rules(request: HttpRequest) -> HttpResponse:
             "versions": selectors.rule_versions(region_scopes(request.user, "ledger.manage")),
         },
     )
+
+
+@login_required
+def admin_withdrawals(request: HttpRequest) -> HttpResponse:
+    """Members' free-standing time-bank requests in the admin's region: the community arranges
+    the service and marks it served (the credit is then spent), or cancels the request (the
+    credit goes back). Requests paid through a need are the dispatchers' (they are needs)."""
+    require(request.user, "ledger.manage", request=request)
+    codes = region_scopes(request.user, "ledger.manage")
+    if request.method == "POST":
+        # Outside the admin's regions a request answers 404, as if it did not exist.
+        withdrawal = get_object_or_404(
+            selectors.withdrawals_to_arrange(codes), pk=request.POST.get("withdrawal") or 0
+        )
+        admin = cast(User, request.user)
+        if request.POST.get("action") == "served":
+            from zhiyuan.ledger.timebank_needs import timebank_withdrawal_settle
+
+            settled = timebank_withdrawal_settle(
+                withdrawal=withdrawal, actor=admin, http_request=request
+            )
+            if settled.spent:
+                messages.success(request, _("Marked as served: the credit is spent."))
+            else:
+                messages.error(request, _("This request was cancelled; its credit is back."))
+        elif request.POST.get("action") == "cancel":
+            try:
+                result = services.timebank_withdrawal_cancel(
+                    withdrawal=withdrawal, actor=admin, http_request=request
+                )
+            except LedgerRefused as exc:
+                messages.error(request, exc.messages[0])
+            else:
+                if result.status == WithdrawalStatus.CANCELLED:
+                    messages.success(request, _("Cancelled; the credit is back with the member."))
+                else:
+                    messages.error(request, withdrawal_served_message())
+        return redirect("ledger:admin_withdrawals")
+    rows = [
+        (w, mask_name(w.member.name), mask_name(w.relative.name) if w.relative else None)
+        for w in selectors.withdrawals_to_arrange(codes)[:200]
+    ]
+    return render(request, "ledger/admin_withdrawals.html", {"rows": rows})
 
 
 @login_required
