@@ -130,3 +130,10 @@ def test_the_api_refuses_outsiders(client, volunteer, requests_, other_district)
     assert client.post(url).status_code == 401
     first.refresh_from_db()
     assert first.status == WithdrawalStatus.REQUESTED
+
+
+def test_a_malformed_request_id_is_not_found(client, admin, requests_) -> None:
+    client.force_login(admin)
+    for bad in ("abc", "", "-1", "1.5"):
+        assert client.post(PAGE, {"withdrawal": bad, "action": "served"}).status_code == 404
+    assert all(w.status == WithdrawalStatus.REQUESTED for w in Withdrawal.objects.all())

@@ -149,3 +149,32 @@ def test_inside_a_callers_transaction_the_full_service_books(volunteer, warm) ->
         )
     assert not any(q["sql"].startswith("WITH l AS") for q in queries.captured_queries)
     assert balance(volunteer, Asset.TIME_MINUTES) == 100 - 1 - 2
+
+
+def test_a_dead_connection_is_replaced_and_the_full_service_books(volunteer, warm) -> None:
+    """The server end of the connection is gone before the statement (a restart, a killed
+    backend): the statement fails, the connection is dropped, and the full service books on
+    a new one (review finding: it ran on the dead connection and failed)."""
+    import threading
+
+    from django.db import connections
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+
+    def kill() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        finally:
+            connections.close_all()
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    killer.join()
+    done = services.timebank_transfer(
+        member=volunteer, relative=warm["mother"], minutes=8, key="dead-conn-01"
+    )
+    assert Transaction.objects.filter(idempotency_key="dead-conn-01").get().pk == done.pk
+    assert balance(volunteer, Asset.TIME_MINUTES) == 100 - 1 - 8

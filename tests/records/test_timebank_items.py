@@ -103,6 +103,50 @@ def test_the_priced_amount_stays_right_across_a_correction(
     assert sorted(p.amount for p in redeposit.postings.all()) == [45]
 
 
+@pytest.mark.parametrize("since", ["withdrawn", "re-priced"])
+def test_a_correction_keeps_the_price_the_service_was_confirmed_at(
+    make_activity,
+    volunteer,
+    organiser,
+    earning_rules,
+    priced,
+    region_admin,
+    district,
+    frozen_clock,
+    since,
+):
+    """Deposits made keep their credit: a correction of the times, after the item left the
+    list or changed its price, neither re-prices it nor falls back to the minutes served
+    (review finding: a one-minute correction turned a 45-minute deposit into 121)."""
+    activity = make_activity(time_bank=True, timebank_item="chat")  # 45 in the district
+    record = serve(first_shift(activity), volunteer, frozen_clock, at(4, 9), at(4, 11))
+    services.record_confirm(record=record, actor=organiser)
+    assert minutes_held(volunteer) == 45
+    if since == "withdrawn":
+        timebank_item_withdraw(item=priced["chat"], actor=region_admin)
+    else:
+        timebank_item_save(
+            region=district, code="chat", name="陪伴聊天", minutes=200, actor=region_admin
+        )
+    for n, end in enumerate((at(4, 11, 1), at(4, 11, 2)), start=1):
+        frozen_clock.move_to(at(5, 9, n))
+        current = ServiceRecord.objects.get(
+            volunteer=volunteer, status=RecordStatus.CONFIRMED, activity=activity
+        )
+        correction = services.correction_request(
+            record=current,
+            actor=volunteer,
+            reason="结束时间记错",
+            started_at=at(4, 9),
+            ended_at=end,
+        )
+        new = services.correction_approve(correction=correction, actor=organiser)
+        assert new.status == RecordStatus.CONFIRMED
+        assert minutes_held(volunteer) == 45  # twice corrected, still the price first given
+        redeposit = Transaction.objects.get(idempotency_key=f"deposit:{new.ledger_source}")
+        assert redeposit.memo == "item:chat"
+
+
 def test_pricing_off_deposits_the_minutes_served(
     make_activity, volunteer, organiser, earning_rules, priced, district, region_admin, frozen_clock
 ):

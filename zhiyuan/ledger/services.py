@@ -780,6 +780,20 @@ def _at_once_sql(owners: tuple[str, ...], postings: int, audited: bool) -> str:
     return sql
 
 
+def _declined(key: str, exc: DatabaseError) -> None:
+    """The one statement failed and wrote nothing: say why (DEBUG), and leave the full
+    service a connection that works."""
+    logger.debug(
+        "one-statement booking %s not written (SQLSTATE %s): the full service answers",
+        key,
+        getattr(exc.__cause__, "sqlstate", None),
+    )
+    if not connection.is_usable():
+        # The connection died (with or without the commit): the full service answers on a new
+        # one, and finds the booking if it had committed.
+        connection.close()
+
+
 def book_at_once(
     *,
     kind: TransactionKind,
@@ -810,7 +824,8 @@ def book_at_once(
     audited = getattr(settings, "ZHIYUAN_LEDGER_AUDIT_EACH", True)
     try:
         tx_id = _next_transaction_id()
-    except DatabaseError:
+    except DatabaseError as exc:
+        _declined(key, exc)
         return None
     tx, postings = _draft(
         kind=kind,
@@ -862,11 +877,7 @@ def book_at_once(
         rows = pg_prepared(_at_once_sql(tuple(owners), len(postings), audited), params)
     except DatabaseError as exc:
         # An overdraft (the balance constraint), a deadlock, a clash of ids: nothing written.
-        logger.debug(
-            "one-statement booking %s not written (SQLSTATE %s): the full service answers",
-            key,
-            getattr(exc.__cause__, "sqlstate", None),
-        )
+        _declined(key, exc)
         return None
     if not rows:
         # The key is taken (a retry, or its twin committed first), or a remembered account
@@ -1343,11 +1354,15 @@ def timebank_deposit(
     quantity: int = 1,
     organization: Organization | None = None,
     actor: Any = None,
+    priced_as: tuple[str, int] | None = None,
 ) -> Transaction:
     """Deposit the credit a time-bank service earned, once per ``source`` (the record).
 
     One hour is 60 minutes of credit, unless the region prices service items. Whatever takes
-    the member above the region's cap goes to the public fund in the same booking.
+    the member above the region's cap goes to the public fund in the same booking. A priced
+    deposit says which item priced it (memo ``item:<code>``); ``priced_as`` (code, minutes)
+    deposits a price given earlier again — a corrected record keeps the price its service
+    was first confirmed at, whatever the list says now.
     """
     region_code = region if isinstance(region, str) else region.pk
     key = f"deposit:{source}"
@@ -1359,6 +1374,7 @@ def timebank_deposit(
         "item": item_code,
         "quantity": quantity,
         "organization": organization.pk if organization else None,
+        **({"priced_as": list(priced_as)} if priced_as else {}),
     }
     policy = timebank_policy_for(region_code)
     mint = mint_account(policy.region_id, Asset.TIME_MINUTES)
@@ -1369,7 +1385,10 @@ def timebank_deposit(
     done, locked = replay_and_lock(key, request, [mint, own, fund])
     if done is not None:
         return done
-    if policy.priced_items and item_code:
+    memo = ""
+    if priced_as is not None:
+        memo, credit = f"item:{priced_as[0]}", _positive_minutes(priced_as[1])
+    elif policy.priced_items and item_code:
         # The nearest region's price wins (longest code), as on the members' price list.
         item = (
             TimeBankItem.objects.filter(region_id__in=ancestor_codes(region_code), code=item_code)
@@ -1378,7 +1397,7 @@ def timebank_deposit(
         )
         if item is None:
             raise errors.ItemUnknown()
-        credit = item.minutes * _positive_minutes(quantity)
+        memo, credit = f"item:{item.code}", item.minutes * _positive_minutes(quantity)
     else:
         credit = _positive_minutes(minutes)
     legs = [Leg(mint, own, credit, source)]
@@ -1394,6 +1413,7 @@ def timebank_deposit(
         region_id=region_code,
         organization_id=organization.pk if organization else None,
         actor=actor,
+        memo=memo,
         audit_detail={"excess_to_fund": max(0, excess)},
     )
 

@@ -274,9 +274,10 @@ def admin_withdrawals(request: HttpRequest) -> HttpResponse:
     codes = region_scopes(request.user, "ledger.manage")
     if request.method == "POST":
         # Outside the admin's regions a request answers 404, as if it did not exist.
-        withdrawal = get_object_or_404(
-            selectors.withdrawals_to_arrange(codes), pk=request.POST.get("withdrawal") or 0
-        )
+        raw_id = request.POST.get("withdrawal", "")
+        if not raw_id.isdigit():
+            raise Http404
+        withdrawal = get_object_or_404(selectors.withdrawals_to_arrange(codes), pk=int(raw_id))
         admin = cast(User, request.user)
         if request.POST.get("action") == "served":
             from zhiyuan.ledger.timebank_needs import timebank_withdrawal_settle

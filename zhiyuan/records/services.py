@@ -634,13 +634,29 @@ def _credit(
             points = 0
     except ledger_errors.NoRules:
         notes.append("no earning rules")
+    priced_before: tuple[str, int] | None = None
     if replaced is not None and replaced.time_bank:
         deposit = Transaction.objects.filter(
             idempotency_key=f"deposit:{replaced.ledger_source}"
         ).first()
         if deposit is not None:
+            if deposit.memo.startswith("item:"):
+                # A priced deposit is one unit of service per record: a corrected record keeps
+                # the price it was first confirmed at (the item may since have been re-priced
+                # or withdrawn; deposits made keep their credit).
+                first_leg = deposit.postings.get(leg=1)
+                priced_before = (deposit.memo.removeprefix("item:"), first_leg.amount)
             ledger_reverse(original=deposit, key=f"undeposit:{replaced.ledger_source}", actor=actor)
-    if record.time_bank and minutes > 0:
+    if record.time_bank and minutes > 0 and priced_before is not None:
+        timebank_deposit(
+            member=record.volunteer,
+            region=record.region_id,
+            source=record.ledger_source,
+            organization=record.organization,
+            actor=actor,
+            priced_as=priced_before,
+        )
+    elif record.time_bank and minutes > 0:
         # An activity may name the service item it provides: where the region prices items,
         # the record deposits the item's price (one unit per record), else the minutes served.
         activity = record.activity
