@@ -137,3 +137,24 @@ def test_a_malformed_request_id_is_not_found(client, admin, requests_) -> None:
     for bad in ("abc", "", "-1", "1.5"):
         assert client.post(PAGE, {"withdrawal": bad, "action": "served"}).status_code == 404
     assert all(w.status == WithdrawalStatus.REQUESTED for w in Withdrawal.objects.all())
+
+
+def test_the_services_themselves_refuse_whoever_may_not_settle_a_request(
+    volunteer, requests_, community, other_district
+) -> None:
+    """The right is checked by the services, not only by the pages that call them: another
+    member may not cancel the request, nor an administrator elsewhere mark it served."""
+    from django.core.exceptions import PermissionDenied
+
+    first = requests_[0]
+    stranger = make_user(Role.VOLUNTEER, region=community)
+    far_admin = make_user(Role.REGION_ADMIN, region=other_district)
+    with pytest.raises(PermissionDenied):
+        services.timebank_withdrawal_cancel(withdrawal=first, actor=stranger)
+    with pytest.raises(PermissionDenied):
+        services.timebank_withdrawal_arranged(withdrawal=first, actor=far_admin)
+    with pytest.raises(PermissionDenied):
+        services.timebank_withdrawal_arranged(withdrawal=first, actor=volunteer)
+    first.refresh_from_db()
+    assert first.status == WithdrawalStatus.REQUESTED
+    assert balance(volunteer, Asset.TIME_MINUTES) == 300 - 60 - 90

@@ -58,7 +58,7 @@ from zhiyuan.core.audit import (
     audit_written,
     entry_mac,
 )
-from zhiyuan.core.db import pg_prepared
+from zhiyuan.core.db import drop_if_broken, pg_prepared
 from zhiyuan.core.models import AuditResult
 from zhiyuan.core.permissions import require
 from zhiyuan.organizations.models import Membership, Organization
@@ -1080,8 +1080,7 @@ def signup_create_by_token(
         # decides, on a new connection if this one is unusable. Logged, so that a quick path
         # which always fails is not merely slow in silence.
         logger.warning("quick sign-up fell back to the full service", exc_info=True)
-        if not connection.in_atomic_block and not connection.is_usable():
-            connection.close()
+        drop_if_broken()
         return None
     if last_used is None or last_used < now - TOKEN_TOUCH_EVERY:
         # As ``token_authenticate`` does, outside the sign-up's transaction and its locks.

@@ -93,6 +93,16 @@ def pg_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tup
     return rows
 
 
+def drop_if_broken() -> None:
+    """After a quick path's statement failed outside any transaction: close the connection if
+    it is no longer usable (the server went away), so that the full service the quick path
+    falls back to runs on a new one rather than failing on the dead one."""
+    from django.db import connection
+
+    if not connection.in_atomic_block and not connection.is_usable():
+        connection.close()
+
+
 # --- chains sealed in batches after commit (the audit log, ADR 0006; the ledger, ADR 0005) ----
 
 

@@ -729,17 +729,18 @@ def _to_arrange(request: HttpRequest, withdrawal_id: int) -> Withdrawal:
 )
 def withdrawal_served(request: HttpRequest, withdrawal_id: int) -> WithdrawalOut:
     """The community arranged the service: the credit is spent (no longer refundable)."""
-    from zhiyuan.ledger.timebank_needs import timebank_withdrawal_settle
-
     withdrawal = _to_arrange(request, withdrawal_id)
-    settled = timebank_withdrawal_settle(
-        withdrawal=withdrawal, actor=cast(User, request.user), http_request=request
+    spent = refusals(
+        lambda: services.timebank_withdrawal_arranged(
+            withdrawal=withdrawal, actor=cast(User, request.user), http_request=request
+        )
     )
-    if not settled.spent:
+    if not spent:
         raise ApiError(
             409, "withdrawal_cancelled", _("This request was cancelled; its credit is back.")
         )
-    return _withdrawal_out(settled.withdrawal)
+    withdrawal.refresh_from_db()
+    return _withdrawal_out(withdrawal)
 
 
 @router.post(

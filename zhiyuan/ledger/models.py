@@ -545,3 +545,6 @@ class Withdrawal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.minutes}"
+
+    def permission_scope(self) -> Scope:
+        return Scope(region_code=self.region_id)

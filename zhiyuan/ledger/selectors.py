@@ -334,8 +334,12 @@ def timebank_beneficiaries(
     the forms offer what the service would accept. Without a region, the default age."""
     from django.utils.translation import gettext as _
 
-    from zhiyuan.ledger.rules import age_on
-    from zhiyuan.ledger.services import member_birth_date, timebank_policy_for
+    from zhiyuan.ledger import errors
+    from zhiyuan.ledger.services import (
+        member_birth_date,
+        timebank_policy_for,
+        withdrawal_age_check,
+    )
 
     today = today or timezone.localdate()
     from zhiyuan.ledger.models import TimeBankPolicy
@@ -357,12 +361,11 @@ def timebank_beneficiaries(
         )
     for value, label, relative, birth in people:
         reason = ""
-        if min_age and birth is None:
-            reason = _(
-                "Your birth date is not on record yet, so your right to spend credit cannot be "
-                "checked: complete your real-name identity first."
-            )
-        elif min_age and birth is not None and age_on(birth, today) < min_age:
+        try:
+            withdrawal_age_check(birth, policy, today)  # the service's own rule
+        except errors.BirthDateUnknown as exc:
+            reason = str(exc.messages[0])
+        except errors.TooYoung:
             reason = _("Under %(age)d: credit can be spent for people aged %(age)d or over.") % {
                 "age": min_age
             }

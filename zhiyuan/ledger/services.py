@@ -44,7 +44,7 @@ from zhiyuan.core.audit import (
     audit_row,
     audit_written,
 )
-from zhiyuan.core.db import chain_key_column, commit_watermark, pg_prepared
+from zhiyuan.core.db import chain_key_column, commit_watermark, drop_if_broken, pg_prepared
 from zhiyuan.core.permissions import require
 from zhiyuan.core.schedule import enqueue_soon
 from zhiyuan.ledger import errors
@@ -788,10 +788,9 @@ def _declined(key: str, exc: DatabaseError) -> None:
         key,
         getattr(exc.__cause__, "sqlstate", None),
     )
-    if not connection.is_usable():
-        # The connection died (with or without the commit): the full service answers on a new
-        # one, and finds the booking if it had committed.
-        connection.close()
+    # A connection that died (with or without the commit) is replaced: the full service answers
+    # on a new one, and finds the booking if it had committed.
+    drop_if_broken()
 
 
 def book_at_once(
@@ -1418,7 +1417,19 @@ def timebank_deposit(
     )
 
 
-def _check_age(birth_date: dt.date | None, policy: TimeBankPolicy, today: dt.date) -> None:
+def deposit_price(deposit: Transaction) -> tuple[str, int] | None:
+    """The (item code, minutes) a time-bank deposit was priced at, or None if it credited the
+    minutes served: what :func:`timebank_deposit` takes back as ``priced_as``."""
+    if not deposit.memo.startswith("item:"):
+        return None
+    return deposit.memo.removeprefix("item:"), deposit.postings.get(leg=1).amount
+
+
+def withdrawal_age_check(
+    birth_date: dt.date | None, policy: TimeBankPolicy, today: dt.date
+) -> None:
+    """Refuse spending credit for someone below the region's withdrawal age, or whose birth
+    date is not on record (``TooYoung``, ``BirthDateUnknown``)."""
     if policy.min_withdraw_age == 0:
         return
     if birth_date is None:
@@ -1466,7 +1477,7 @@ def timebank_withdraw(
             _("This person is not one of your registered relatives."), code="not_a_relative"
         )
     birth = relative.birth_date if relative else member_birth_date(member)
-    _check_age(birth, policy, timezone.localdate())
+    withdrawal_age_check(birth, policy, timezone.localdate())
     source = f"withdrawal:{key[:60]}"
     made: list[Withdrawal] = []
 
@@ -1506,8 +1517,11 @@ def timebank_withdrawal_cancel(
 ) -> Withdrawal:
     """Cancel a withdrawal that has not been served: the credit comes back by reversal.
 
-    Credit held for a posted need comes back only when the need ends unserved (the needs app
-    passes ``by_need``); the member cancels the need, not its withdrawal."""
+    The member cancels their own; a region administrator one made in their region. Credit
+    held for a posted need comes back only when the need ends unserved (the needs app passes
+    ``by_need``); the member cancels the need, not its withdrawal."""
+    if not by_need and actor.pk != withdrawal.member_id:
+        require(actor, "ledger.manage", withdrawal, request=http_request)
     # Row lock on the withdrawal: a double click cancels once.
     withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal.pk)
     if not by_need and hasattr(withdrawal, "need_time_bank"):
@@ -1523,6 +1537,22 @@ def timebank_withdrawal_cancel(
     withdrawal.status = WithdrawalStatus.CANCELLED
     withdrawal.save(update_fields=["status"])
     return withdrawal
+
+
+def timebank_withdrawal_arranged(
+    *, withdrawal: Withdrawal, actor: User, http_request: HttpRequest | None = None
+) -> bool:
+    """A region administrator arranged the service a member's free-standing request asked for:
+    the credit is spent. False when the request was cancelled meanwhile (its credit is back).
+    Requests held by a need are settled by the needs flow, not here."""
+    require(actor, "ledger.manage", withdrawal, request=http_request)
+    if hasattr(withdrawal, "need_time_bank"):
+        raise errors.WithdrawalHeldByNeed()
+    from zhiyuan.ledger.timebank_needs import timebank_withdrawal_settle
+
+    return timebank_withdrawal_settle(
+        withdrawal=withdrawal, actor=actor, http_request=http_request
+    ).spent
 
 
 def timebank_transfer(
@@ -1578,7 +1608,6 @@ def _timebank_transfer(
     key: str,
     http_request: HttpRequest | None = None,
 ) -> Transaction:
-    check_key(key)
     request = _transfer_request(member, relative, minutes)
     if relative.account_user_id is None:
         if (done := replay(key, request)) is not None:

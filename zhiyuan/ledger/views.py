@@ -280,12 +280,9 @@ def admin_withdrawals(request: HttpRequest) -> HttpResponse:
         withdrawal = get_object_or_404(selectors.withdrawals_to_arrange(codes), pk=int(raw_id))
         admin = cast(User, request.user)
         if request.POST.get("action") == "served":
-            from zhiyuan.ledger.timebank_needs import timebank_withdrawal_settle
-
-            settled = timebank_withdrawal_settle(
+            if services.timebank_withdrawal_arranged(
                 withdrawal=withdrawal, actor=admin, http_request=request
-            )
-            if settled.spent:
+            ):
                 messages.success(request, _("Marked as served: the credit is spent."))
             else:
                 messages.error(request, _("This request was cancelled; its credit is back."))

@@ -605,7 +605,12 @@ def _credit(
     correction passes the replaced version so the ledger moves by the difference only."""
     from zhiyuan.ledger import errors as ledger_errors
     from zhiyuan.ledger.models import Transaction
-    from zhiyuan.ledger.services import ledger_credit_service, ledger_reverse, timebank_deposit
+    from zhiyuan.ledger.services import (
+        deposit_price,
+        ledger_credit_service,
+        ledger_reverse,
+        timebank_deposit,
+    )
 
     minutes = record.credited_minutes or 0
     notes: list[str] = []
@@ -640,12 +645,10 @@ def _credit(
             idempotency_key=f"deposit:{replaced.ledger_source}"
         ).first()
         if deposit is not None:
-            if deposit.memo.startswith("item:"):
-                # A priced deposit is one unit of service per record: a corrected record keeps
-                # the price it was first confirmed at (the item may since have been re-priced
-                # or withdrawn; deposits made keep their credit).
-                first_leg = deposit.postings.get(leg=1)
-                priced_before = (deposit.memo.removeprefix("item:"), first_leg.amount)
+            # A priced deposit is one unit of service per record: a corrected record keeps the
+            # price it was first confirmed at (the item may since have been re-priced or
+            # withdrawn; deposits made keep their credit).
+            priced_before = deposit_price(deposit)
             ledger_reverse(original=deposit, key=f"undeposit:{replaced.ledger_source}", actor=actor)
     if record.time_bank and minutes > 0 and priced_before is not None:
         timebank_deposit(
