@@ -1,8 +1,10 @@
 """URLs for ``zhiyuan bench checkin``'s server: the whole site, plus the baseline endpoint.
 
 The baseline is the least a Django endpoint can do that still writes: one INSERT through the
-same middleware stack, with no authentication, no permission check, no ORM model and no audit.
-It exists only in the benchmark's own URL map, never in the deployed site.
+same handler and middleware as the check-in (its path is under /api/ and the driver sends it a
+bearer token, so it takes the token lane of zhiyuan/core/handlers.py as the check-in does), with
+no authentication, no permission check, no ORM model and no audit. It exists only in the
+benchmark's own URL map, never in the deployed site.
 """
 
 from __future__ import annotations
@@ -22,6 +24,6 @@ def insert_one(request: HttpRequest) -> HttpResponse:
 
 
 urlpatterns = [
-    path("bench/insert", insert_one),
+    path("api/bench/insert", insert_one),
     path("", include("zhiyuan.urls")),
 ]

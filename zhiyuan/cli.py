@@ -55,8 +55,6 @@ def main(argv: list[str] | None = None) -> int:
                     "python:zhiyuan.gunicorn_conf",
                     "--bind",
                     bind,
-                    "--workers",
-                    "4",
                 ],
             )
         return _django(["devserver", *(rest or ["127.0.0.1:8000"])])

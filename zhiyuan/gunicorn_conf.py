@@ -13,7 +13,28 @@ request changes; frozen objects are simply never collected, which they never wou
 from __future__ import annotations
 
 import gc
+import os
 from typing import Any
+
+
+def worker_count() -> int:
+    """``ZHIYUAN_WORKERS``, else one sync worker per core.
+
+    A sync worker is busy for the whole of a request, so with PostgreSQL on the same machine
+    more workers than cores only add switching: measured with ``zhiyuan bench checkin`` on two
+    cores (docs/activities.md, "Throughput"), four workers spent a third more CPU per check-in
+    than two and served fewer. Where the database is another machine, each request waits on the
+    network too: raise ``ZHIYUAN_WORKERS`` until the cores are busy."""
+    configured = os.environ.get("ZHIYUAN_WORKERS", "").strip()
+    if configured:
+        count = int(configured)
+        if count < 1:
+            raise ValueError("ZHIYUAN_WORKERS must be a whole number of at least 1")
+        return count
+    return os.cpu_count() or 1
+
+
+workers = worker_count()
 
 
 def post_worker_init(worker: Any) -> None:

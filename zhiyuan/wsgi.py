@@ -1,6 +1,13 @@
+"""The WSGI application gunicorn serves: Django's handler, with the token lane for app clients
+(zhiyuan/core/handlers.py)."""
+
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zhiyuan.settings")
-application = get_wsgi_application()
+django.setup(set_prefix=False)
+
+from zhiyuan.core.handlers import SiteHandler  # noqa: E402 — needs the apps loaded
+
+application = SiteHandler()

@@ -677,6 +677,85 @@ def test_a_quick_signup_on_a_connection_gone_bad_leaves_a_new_one_to_the_full_se
     assert shift.seats_taken == 1
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_quick_signup_on_its_own_is_one_transaction_holding_the_persons_lock(
+    make_activity, volunteer, monkeypatch
+):
+    """Outside any transaction the two statements go as one transaction in two round trips
+    (``pg_prepared_then``): the person's row stays locked from the first statement until the
+    second has committed, and nothing is committed before."""
+    import psycopg
+
+    shift = first_shift(make_activity(capacity=10))
+    _, key = token_create(user=volunteer, name="phone")
+    seen: list[str] = []
+    decide = services._quick_eligible
+
+    def while_deciding(*args: Any) -> bool:
+        # Between the two statements: another connection finds the person locked.
+        with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+            try:
+                other.execute(
+                    "SELECT 1 FROM accounts_user WHERE id = %s FOR UPDATE NOWAIT", [volunteer.pk]
+                )
+                seen.append("free")
+            except psycopg.errors.LockNotAvailable:
+                seen.append("locked")
+        return decide(*args)
+
+    monkeypatch.setattr(services, "_quick_eligible", while_deciding)
+    ApiToken.objects.update(last_used_at=timezone.now())  # no touch of the token's last use
+    with CaptureQueriesContext(connection) as queries:
+        done = services.signup_create_by_token(token=key, shift_id=shift.pk)
+    assert done is not None and done.status == SignupStatus.CONFIRMED
+    assert seen == ["locked"]
+    assert len(queries) == 2 and "FOR UPDATE OF u" in queries[0]["sql"]
+    assert not connection.in_atomic_block
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    # Committed: seen from another connection, the seat, the sign-up and its audit entry.
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute("SELECT 1 FROM accounts_user WHERE id = %s FOR UPDATE NOWAIT", [volunteer.pk])
+        seats = other.execute(
+            "SELECT seats_taken FROM activities_shift WHERE id = %s", [shift.pk]
+        ).fetchone()
+        assert seats == (1,)
+    assert Signup.objects.get(shift=shift, volunteer=volunteer).status == SignupStatus.CONFIRMED
+    assert AuditEvent.objects.filter(action=ActivityAudit.SIGNED_UP).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_dropped_between_the_two_statements_writes_nothing(
+    make_activity, volunteer, monkeypatch, caplog
+):
+    """The server goes away after the facts were read: the second statement never runs,
+    nothing is kept, and the full service signs the person up on a new connection."""
+    import psycopg
+
+    shift = first_shift(make_activity(capacity=10))
+    _, key = token_create(user=volunteer, name="phone")
+    decide = services._quick_eligible
+
+    def then_drop(*args: Any) -> bool:
+        with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+            other.execute(
+                "SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid]
+            )
+        return decide(*args)
+
+    monkeypatch.setattr(services, "_quick_eligible", then_drop)
+    assert services.signup_create_by_token(token=key, shift_id=shift.pk) is None
+    assert "quick sign-up fell back to the full service" in caplog.text
+    assert not Signup.objects.filter(shift=shift).exists()
+    assert not AuditEvent.objects.filter(action=ActivityAudit.SIGNED_UP).exists()
+    shift.refresh_from_db()
+    assert shift.seats_taken == 0
+    assert services.signup_create(shift=shift, volunteer=volunteer).status == SignupStatus.CONFIRMED
+    shift.refresh_from_db()
+    assert shift.seats_taken == 1
+
+
 def test_the_busiest_endpoints_are_the_first_api_patterns_the_resolver_tries():
     """Django tries URL patterns in order, at a cost per pattern: the check-in and the sign-up
     come before the rest of the API (the order changes which view answers no path)."""

@@ -58,7 +58,7 @@ from zhiyuan.core.audit import (
     audit_written,
     entry_mac,
 )
-from zhiyuan.core.db import drop_if_broken, pg_prepared
+from zhiyuan.core.db import drop_if_broken, pg_prepared, pg_prepared_then
 from zhiyuan.core.models import AuditResult
 from zhiyuan.core.permissions import require
 from zhiyuan.organizations.models import Membership, Organization
@@ -1027,52 +1027,66 @@ def signup_create_by_token(
         "live": [str(s) for s in LIVE],
         "seat_holding": [str(s) for s in SEAT_HOLDING],
     }
+    drafted: dict[str, Any] = {}
+
+    def take_seat(rows: list[tuple[Any, ...]]) -> tuple[str, dict[str, Any]]:
+        """The second statement, when the facts the first read leave no reason to refuse."""
+        if not rows:
+            raise _NotQuick
+        row = rows[0]
+        user_id, signup_id = row[0], row[-1]
+        if not _quick_eligible(row[:-1], user_id, now):
+            raise _NotQuick
+        # The entry names the status, known only to the next statement: one draft, with the
+        # MAC of each status it may have; the statement writes the one that holds.
+        entry = audit_draft(
+            action=A.SIGNED_UP,
+            actor=SimpleNamespace(pk=user_id, is_authenticated=True),
+            object_type=Signup._meta.label_lower,
+            object_id=str(signup_id),
+            request=request,
+            detail={"shift": shift_id, "status": SignupStatus.CONFIRMED},
+        )
+        macs = {SignupStatus.CONFIRMED: entry.mac}
+        entry.detail = {"shift": shift_id, "status": SignupStatus.WAITLISTED}
+        macs[SignupStatus.WAITLISTED] = entry_mac(entry)
+        drafted.update(row=row, entry=entry, macs=macs)
+        return _SIGNUP_TAKE_SQL, {
+            **params,
+            "id": signup_id,
+            "user": user_id,
+            "starts_at": row[3],
+            "ends_at": row[4],
+            "waitlist": waitlist,
+            "audit_at": entry.at,
+            "audit_ip": entry.ip,
+            "audit_action": entry.action,
+            "audit_type": entry.object_type,
+            "audit_result": entry.result,
+            "confirmed_mac": macs[SignupStatus.CONFIRMED],
+            "waitlisted_mac": macs[SignupStatus.WAITLISTED],
+        }
+
     try:
-        with transaction.atomic():
-            rows = _execute_prepared(_SIGNUP_FACTS_SQL, params)
-            if not rows:
-                raise _NotQuick
-            row = rows[0]
-            user_id, token_id, last_used, signup_id = row[0], row[1], row[2], row[-1]
-            if not _quick_eligible(row[:-1], user_id, now):
-                raise _NotQuick
-            # The entry names the status, known only to the next statement: one draft, with
-            # the MAC of each status it may have; the statement writes the one that holds.
-            entry = audit_draft(
-                action=A.SIGNED_UP,
-                actor=SimpleNamespace(pk=user_id, is_authenticated=True),
-                object_type=Signup._meta.label_lower,
-                object_id=str(signup_id),
-                request=request,
-                detail={"shift": shift_id, "status": SignupStatus.CONFIRMED},
-            )
-            macs = {SignupStatus.CONFIRMED: entry.mac}
-            entry.detail = {"shift": shift_id, "status": SignupStatus.WAITLISTED}
-            macs[SignupStatus.WAITLISTED] = entry_mac(entry)
-            taken = _execute_prepared(
-                _SIGNUP_TAKE_SQL,
-                {
-                    **params,
-                    "id": signup_id,
-                    "user": user_id,
-                    "starts_at": row[3],
-                    "ends_at": row[4],
-                    "waitlist": waitlist,
-                    "audit_at": entry.at,
-                    "audit_ip": entry.ip,
-                    "audit_action": entry.action,
-                    "audit_type": entry.object_type,
-                    "audit_result": entry.result,
-                    "confirmed_mac": macs[SignupStatus.CONFIRMED],
-                    "waitlisted_mac": macs[SignupStatus.WAITLISTED],
-                },
-            )
-            if not taken:
-                raise _NotQuick
-            signup_id, status, entry_id, entry_xid = taken[0]
-            entry.detail = {"shift": shift_id, "status": status}
-            entry.mac = macs[status]
-            audit_written(entry, entry_id, entry_xid)
+        if connection.in_atomic_block:
+            # Inside a caller's transaction: the two statements in a savepoint of it.
+            with transaction.atomic():
+                take_sql, take_params = take_seat(_execute_prepared(_SIGNUP_FACTS_SQL, params))
+                taken: list[tuple[Any, ...]] | None = _execute_prepared(take_sql, take_params)
+                if not taken:
+                    raise _NotQuick
+        else:
+            # On its own: one transaction in two round trips, the commit travelling with the
+            # second statement (no BEGIN, no COMMIT of their own; ``pg_prepared_then``).
+            _, taken = pg_prepared_then(_SIGNUP_FACTS_SQL, params, take_seat)
+        if not taken:
+            raise _NotQuick  # nothing written: the person or the seat changed in between
+        row, entry, macs = drafted["row"], drafted["entry"], drafted["macs"]
+        token_id, last_used = row[1], row[2]
+        signup_id, status, entry_id, entry_xid = taken[0]
+        entry.detail = {"shift": shift_id, "status": status}
+        entry.mac = macs[status]
+        audit_written(entry, entry_id, entry_xid)
     except _NotQuick:
         return None
     except DatabaseError:

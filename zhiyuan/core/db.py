@@ -4,7 +4,7 @@ prepared statements for the few hot paths."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
@@ -91,6 +91,64 @@ def pg_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tup
     if db.queries_logged:
         db.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
     return rows
+
+
+def pg_prepared_then(
+    first_sql: str,
+    first_params: Sequence[Any] | Mapping[str, Any],
+    then: Callable[[list[tuple[Any, ...]]], tuple[str, Sequence[Any] | Mapping[str, Any]] | None],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]] | None]:
+    """Two hot statements in one transaction, in two round trips (PostgreSQL, outside any
+    transaction): the first one's rows; ``then(rows)`` gives the second statement and its
+    parameters, or None for none; the second's rows (None when there was none).
+
+    For a quick path that reads and locks (the first statement), decides in Python, and writes
+    (the second) — four round trips with ``BEGIN`` and ``COMMIT`` of their own. Here both
+    statements are sent in psycopg's pipeline mode, and the transaction is the one the
+    protocol itself opens at the first statement and commits at the next Sync: the first is
+    sent with a flush request and its rows awaited (its locks stay held, nothing is committed
+    yet); the second is sent with the Sync, which commits both — or, when the second failed,
+    rolls both back. When ``then`` gives no statement or raises, the Sync ends a transaction
+    that wrote nothing. Both statements are prepared once per connection, as in
+    ``pg_prepared``; errors come out as Django's.
+    """
+    import psycopg
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.in_atomic_block:
+        raise RuntimeError("pg_prepared_then runs its own transaction: not inside another")
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    raw = db.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = 1 << 30
+    started = time.perf_counter()
+    second: tuple[str, Sequence[Any] | Mapping[str, Any]] | None = None
+    with (
+        db.wrap_database_errors,
+        psycopg.Cursor(raw) as first_cursor,
+        psycopg.Cursor(raw) as second_cursor,
+    ):
+        with raw.pipeline():
+            first_cursor.execute(first_sql, first_params, prepare=True)
+            first_rows = first_cursor.fetchall()  # a flush request: not committed yet
+            second = then(first_rows)
+            if second is not None:
+                second_cursor.execute(second[0], second[1], prepare=True)
+        # Leaving the pipeline sent the Sync: committed (or, on an error, rolled back and
+        # raised above).
+        second_rows = None
+        if second is not None:
+            result = second_cursor.pgresult
+            returned = result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+            second_rows = second_cursor.fetchall() if returned else []
+    if db.queries_logged:
+        took = f"{time.perf_counter() - started:.3f}"
+        db.queries_log.append({"sql": first_sql, "time": took})
+        if second is not None:
+            db.queries_log.append({"sql": second[0], "time": took})
+    return first_rows, second_rows
 
 
 def drop_if_broken() -> None:

@@ -1,0 +1,102 @@
+"""The site's WSGI handler: Django's, with a shorter middleware chain for app clients.
+
+A phone app calls the API with ``Authorization: Bearer zy_…`` and no cookie. For such a call
+the middleware in ``ZHIYUAN_SESSION_ONLY_MIDDLEWARE`` has nothing to do: there is no session to
+load, no session user (the token's user is known only when the API authenticates, after every
+middleware ran), no CSRF token to check (a browser never sends a bearer token by itself), no
+messages, no session limits, no second factor to ask of a session, no log-in attempt for axes
+to count. Yet on the busiest endpoints those eight layers cost about a tenth of the CPU of a
+request (measured: docs/activities.md, "Throughput"). So a request that has a bearer token,
+no ``Cookie`` header and a path under ``/api/`` runs the rest of ``MIDDLEWARE``, in the same
+order; every other request, including an API call from the site's own pages, runs all of it.
+
+What the token lane keeps is everything that shapes the answer: security headers and HTTPS
+redirect, the language from ``Accept-Language``, clickjacking and CSP headers, ``no-store``, and
+the audit of refusals. Its requests get an anonymous ``request.user`` until the API's
+``TokenAuth`` puts the token's user there, as they would from ``AuthenticationMiddleware``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.exception import convert_exception_to_response
+from django.core.handlers.wsgi import WSGIHandler
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.utils.module_loading import import_string
+
+API_PREFIX = "/api/"
+
+
+def token_lane_middleware() -> list[str]:
+    """``MIDDLEWARE`` without what only a browser's session needs, in the same order."""
+    session_only = set(settings.ZHIYUAN_SESSION_ONLY_MIDDLEWARE)
+    unknown = session_only - set(settings.MIDDLEWARE)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"ZHIYUAN_SESSION_ONLY_MIDDLEWARE names middleware not in MIDDLEWARE: {sorted(unknown)}"
+        )
+    return [path for path in settings.MIDDLEWARE if path not in session_only]
+
+
+def is_token_call(environ: dict[str, Any]) -> bool:
+    """An app client's API call: a bearer token, no cookie, a path under /api/."""
+    return (
+        "HTTP_COOKIE" not in environ
+        and environ.get("PATH_INFO", "").startswith(API_PREFIX)
+        and environ.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer "
+    )
+
+
+class TokenLaneHandler(WSGIHandler):
+    """Django's WSGI handler running ``token_lane_middleware()`` instead of ``MIDDLEWARE``."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        # Django's BaseHandler.load_middleware reads settings.MIDDLEWARE by name; this is the
+        # same loop over another list, for synchronous middleware only (the site is WSGI).
+        if is_async:
+            raise ImproperlyConfigured("the token lane serves WSGI only")
+        self._view_middleware: list[Callable[..., Any]] = []
+        self._template_response_middleware: list[Callable[..., Any]] = []
+        self._exception_middleware: list[Callable[..., Any]] = []
+        handler = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
+        for path in reversed(token_lane_middleware()):
+            middleware = import_string(path)
+            if not getattr(middleware, "sync_capable", True):
+                raise ImproperlyConfigured(f"{path} cannot serve synchronous requests")
+            instance = middleware(handler)
+            if hasattr(instance, "process_view"):
+                self._view_middleware.insert(0, instance.process_view)
+            if hasattr(instance, "process_template_response"):
+                self._template_response_middleware.append(instance.process_template_response)
+            if hasattr(instance, "process_exception"):
+                self._exception_middleware.append(instance.process_exception)
+            handler = convert_exception_to_response(instance)
+        self._middleware_chain = handler
+
+    def get_response(self, request: HttpRequest) -> HttpResponseBase:
+        # What AuthenticationMiddleware gives a request without a session; TokenAuth replaces
+        # it with the token's user.
+        request.user = AnonymousUser()
+        return super().get_response(request)
+
+
+class SiteHandler(WSGIHandler):
+    """Every request through Django's full chain, but app clients' API calls (``is_token_call``)
+    through the token lane."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.token_lane = TokenLaneHandler()
+
+    def __call__(  # type: ignore[override]  # django-stubs type the answer as the response
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if is_token_call(environ):
+            return self.token_lane(environ, start_response)
+        return super().__call__(environ, start_response)
