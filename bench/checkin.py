@@ -655,9 +655,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=10_000)
     # As many sync workers as cores, as the site's own gunicorn settings (zhiyuan/gunicorn_conf.py
     # explains why); the race runs on its own server with eight.
-    parser.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="gunicorn sync workers"
-    )
+    from zhiyuan.gunicorn_conf import worker_count
+
+    parser.add_argument("--workers", type=int, default=worker_count(), help="gunicorn sync workers")
     parser.add_argument(
         "--race-workers", type=int, default=8, help="gunicorn sync workers for the race"
     )

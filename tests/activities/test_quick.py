@@ -515,6 +515,29 @@ def _signup_case(case: str, ctx: dict[str, Any]) -> tuple[Shift, Any]:
 def test_every_signup_answer_is_the_full_services(
     client, make_activity, community, org, organiser, region_admin, paths, case
 ):
+    """Inside the test's transaction: on PostgreSQL the quick path's two statements run in a
+    savepoint of it."""
+    _every_signup_answer(
+        client, make_activity, community, org, organiser, region_admin, paths, case
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("case", SIGNUP_CASES)
+def test_every_signup_answer_is_the_full_services_on_its_own(
+    client, make_activity, community, org, organiser, region_admin, paths, case
+):
+    """As a request runs in production (autocommit): the quick path's two statements go as
+    one transaction in two round trips (``core.db.pg_prepared_then``)."""
+    _every_signup_answer(
+        client, make_activity, community, org, organiser, region_admin, paths, case
+    )
+
+
+def _every_signup_answer(
+    client, make_activity, community, org, organiser, region_admin, paths, case
+) -> None:
     ctx = {
         "make": make_activity,
         "community": community,
@@ -754,6 +777,37 @@ def test_a_connection_dropped_between_the_two_statements_writes_nothing(
     assert services.signup_create(shift=shift, volunteer=volunteer).status == SignupStatus.CONFIRMED
     shift.refresh_from_db()
     assert shift.seats_taken == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_apps_checkin_and_signup_through_the_sites_wsgi_handler(
+    gate, make_activity, community, paths
+):
+    """As gunicorn serves them (zhiyuan.wsgi: the token lane, in autocommit): the quick
+    check-in and the quick sign-up act, and answer as the test client's requests do."""
+    from tests.core.test_token_lane import call
+    from zhiyuan.core.handlers import SiteHandler
+
+    app = SiteHandler()
+    paths.quick()
+    person = gate["people"][0]
+    _, key = token_create(user=person, name="phone")
+    status, headers, body = call(app, "POST", CHECKINS, token=key, body={"code": gate["code"]})
+    assert status == 201 and json.loads(body)["checkin_method"] == "qr"
+    assert headers["Cache-Control"] == "no-store"
+    status, _, again = call(app, "POST", CHECKINS, token=key, body={"code": gate["code"]})
+    assert status == 200 and json.loads(again)["id"] == json.loads(body)["id"]
+    shift = first_shift(make_activity(capacity=10))
+    newcomer = new_volunteer(community)
+    _, newcomer_key = token_create(user=newcomer, name="phone")
+    status, _, body = call(
+        app, "POST", signups_url(shift), token=newcomer_key, body={"waitlist": True}
+    )
+    assert status == 201 and json.loads(body)["status"] == SignupStatus.CONFIRMED
+    assert paths.acted == [True, True, True]
+    assert ServiceSession.objects.filter(volunteer=person).count() == 1
+    assert Signup.objects.get(shift=shift, volunteer=newcomer).status == SignupStatus.CONFIRMED
 
 
 def test_the_busiest_endpoints_are_the_first_api_patterns_the_resolver_tries():

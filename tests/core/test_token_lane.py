@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import override_settings
 
-from tests.factories import make_user
+from tests.factories import PASSWORD, make_user
 from zhiyuan.accounts.roles import Role
 from zhiyuan.accounts.services import token_create
 from zhiyuan.core import handlers
@@ -74,7 +76,17 @@ def call(
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         answer["status"], answer["headers"] = int(status[:3]), dict(headers)
 
-    content = b"".join(app(environ, start_response))
+    # As Django's test client does: the test's own database connection (and its transaction)
+    # must outlive the request, which would otherwise close it as a finished request does.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        response = app(environ, start_response)
+        content = b"".join(response)
+        response.close()  # what a WSGI server does when the answer is sent
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     return answer["status"], answer["headers"], content
 
 
@@ -95,6 +107,24 @@ def lane_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(handlers.TokenLaneHandler, "get_response", counted)
     return served
+
+
+@pytest.fixture
+def seen_requests(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every request as the view got it (after all the middleware of its lane)."""
+    from zhiyuan.accounts import api as accounts_api
+
+    seen: list[Any] = []
+    original = accounts_api.active_grants
+
+    def noting(user: Any) -> Any:
+        import inspect
+
+        seen.append(inspect.currentframe().f_back.f_locals["request"])  # type: ignore[union-attr]
+        return original(user)
+
+    monkeypatch.setattr(accounts_api, "active_grants", noting)
+    return seen
 
 
 def test_which_calls_take_the_token_lane() -> None:
@@ -134,7 +164,7 @@ def test_naming_a_session_middleware_the_site_does_not_run_is_an_error(settings:
 
 
 def test_an_app_call_gets_the_answer_and_headers_of_the_full_chain(
-    app: SiteHandler, lane_calls: list[str], district: Any
+    app: SiteHandler, lane_calls: list[str], seen_requests: list[Any], district: Any
 ) -> None:
     user = make_user(Role.VOLUNTEER, region=district, phone="13912345678")
     _, key = token_create(user=user, name="小程序")
@@ -153,8 +183,14 @@ def test_an_app_call_gets_the_answer_and_headers_of_the_full_chain(
         assert headers.get(name) == full_headers.get(name), name
     assert headers["Cache-Control"] == "no-store"
     assert headers["X-Frame-Options"] == "DENY"
-    # Nothing of a session: no cookie is set on an app.
+    # Nothing of a session: none was loaded, no cookie is set on an app, and the answer does
+    # not vary by a cookie it never read (the one header the lanes differ by).
+    lane_request, full_request = seen_requests
+    assert not hasattr(lane_request, "session") and not hasattr(lane_request, "_messages")
+    assert hasattr(full_request, "session") and hasattr(full_request, "_messages")
     assert "Set-Cookie" not in headers
+    assert headers["Vary"] == "Accept-Language"
+    assert full_headers["Vary"] == "Accept-Language, Cookie"
 
 
 def test_a_bad_token_is_refused_in_the_callers_language(
@@ -186,6 +222,27 @@ def test_a_refusal_in_the_lane_is_audited(
     assert lane_calls == ["/api/v1/audit"]
     denied = AuditEvent.objects.filter(action=AuditAction.ACCESS_DENIED, actor=user)
     assert denied.count() == 1
+
+
+def test_a_log_in_with_a_stray_bearer_token_is_still_locked_out_after_five_failures(
+    app: SiteHandler, lane_calls: list[str]
+) -> None:
+    """axes counts in its authentication backend, in either lane; the API answers 429 (the
+    right password included) once the number is locked out."""
+    make_user(phone="13912345678")
+    login = {"phone": "13912345678", "password": "wrong-password", "name": "小程序"}
+    answers = []
+    for _ in range(5):
+        status, _, body = call(app, "POST", "/api/v1/auth/tokens", token="zy_old", body=login)
+        answers.append((status, json.loads(body)["code"]))
+    # The fifth failure locks the number out, as through the full chain.
+    assert answers == [(401, "invalid_login")] * 4 + [(429, "locked_out")]
+    status, _, body = call(
+        app, "POST", "/api/v1/auth/tokens", token="zy_old", body={**login, "password": PASSWORD}
+    )
+    assert status == 429
+    assert json.loads(body)["code"] == "locked_out"
+    assert lane_calls == ["/api/v1/auth/tokens"] * 6
 
 
 def test_a_browser_call_to_the_api_keeps_its_session(

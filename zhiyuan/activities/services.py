@@ -1068,7 +1068,7 @@ def signup_create_by_token(
         }
 
     try:
-        if connection.in_atomic_block:
+        if connection.in_atomic_block or not connection.get_autocommit():
             # Inside a caller's transaction: the two statements in a savepoint of it.
             with transaction.atomic():
                 take_sql, take_params = take_seat(_execute_prepared(_SIGNUP_FACTS_SQL, params))

@@ -98,25 +98,27 @@ def pg_prepared_then(
     first_params: Sequence[Any] | Mapping[str, Any],
     then: Callable[[list[tuple[Any, ...]]], tuple[str, Sequence[Any] | Mapping[str, Any]] | None],
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]] | None]:
-    """Two hot statements in one transaction, in two round trips (PostgreSQL, outside any
-    transaction): the first one's rows; ``then(rows)`` gives the second statement and its
-    parameters, or None for none; the second's rows (None when there was none).
+    """Two hot statements in one transaction, in two round trips (PostgreSQL, in autocommit
+    outside any transaction): the first one's rows; ``then(rows)`` gives the second statement
+    and its parameters, or None for none; the second's rows (None when there was none).
 
     For a quick path that reads and locks (the first statement), decides in Python, and writes
-    (the second) — four round trips with ``BEGIN`` and ``COMMIT`` of their own. Here both
-    statements are sent in psycopg's pipeline mode, and the transaction is the one the
-    protocol itself opens at the first statement and commits at the next Sync: the first is
-    sent with a flush request and its rows awaited (its locks stay held, nothing is committed
-    yet); the second is sent with the Sync, which commits both — or, when the second failed,
-    rolls both back. When ``then`` gives no statement or raises, the Sync ends a transaction
-    that wrote nothing. Both statements are prepared once per connection, as in
-    ``pg_prepared``; errors come out as Django's.
+    (the second): sent one by one, ``BEGIN``, the two statements and ``COMMIT`` are four round
+    trips. Here they go in psycopg's pipeline mode: ``BEGIN`` and the first statement with a
+    flush request, whose rows are awaited (the transaction stays open, its locks held); then
+    the second statement and ``COMMIT`` with the Sync, and every result is checked before this
+    returns — the commit's too (a deferred constraint may refuse it). When ``then`` gives no
+    statement or raises, ``ROLLBACK`` goes with the Sync instead; when a statement fails, the
+    rest is skipped and the transaction rolled back. Either way the connection is left idle
+    (or, when the server went away, closed, so that Django opens a new one). Both statements
+    are prepared once per connection, as in ``pg_prepared``; errors come out as Django's. The
+    query log gets both statements, each with the time of the whole exchange.
     """
     import psycopg
     from django.db import DEFAULT_DB_ALIAS, connections
 
     db = connections[DEFAULT_DB_ALIAS]
-    if db.in_atomic_block:
+    if db.in_atomic_block or not db.get_autocommit():
         raise RuntimeError("pg_prepared_then runs its own transaction: not inside another")
     db.ensure_connection()
     db.validate_no_broken_transaction()
@@ -125,30 +127,57 @@ def pg_prepared_then(
         raw.prepare_threshold = 1 << 30
     started = time.perf_counter()
     second: tuple[str, Sequence[Any] | Mapping[str, Any]] | None = None
-    with (
-        db.wrap_database_errors,
-        psycopg.Cursor(raw) as first_cursor,
-        psycopg.Cursor(raw) as second_cursor,
-    ):
-        with raw.pipeline():
-            first_cursor.execute(first_sql, first_params, prepare=True)
-            first_rows = first_cursor.fetchall()  # a flush request: not committed yet
-            second = then(first_rows)
+    second_rows: list[tuple[Any, ...]] | None = None
+    try:
+        with (
+            db.wrap_database_errors,
+            psycopg.Cursor(raw) as opening,
+            psycopg.Cursor(raw) as first_cursor,
+            psycopg.Cursor(raw) as second_cursor,
+            psycopg.Cursor(raw) as closing,
+        ):
+            with raw.pipeline():
+                opening.execute("BEGIN")
+                first_cursor.execute(first_sql, first_params, prepare=True)
+                try:
+                    first_rows = first_cursor.fetchall()  # a flush request, not a Sync
+                    second = then(first_rows)
+                except BaseException:
+                    closing.execute("ROLLBACK")  # skipped by the server if a statement failed
+                    raise
+                if second is None:
+                    closing.execute("ROLLBACK")
+                else:
+                    second_cursor.execute(second[0], second[1], prepare=True)
+                    closing.execute("COMMIT")
+            # Leaving the pipeline sent the Sync and checked every result, COMMIT's included.
             if second is not None:
-                second_cursor.execute(second[0], second[1], prepare=True)
-        # Leaving the pipeline sent the Sync: committed (or, on an error, rolled back and
-        # raised above).
-        second_rows = None
-        if second is not None:
-            result = second_cursor.pgresult
-            returned = result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
-            second_rows = second_cursor.fetchall() if returned else []
+                result = second_cursor.pgresult
+                returned = result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+                second_rows = second_cursor.fetchall() if returned else []
+    finally:
+        _leave_idle(db, raw)
     if db.queries_logged:
         took = f"{time.perf_counter() - started:.3f}"
         db.queries_log.append({"sql": first_sql, "time": took})
         if second is not None:
             db.queries_log.append({"sql": second[0], "time": took})
     return first_rows, second_rows
+
+
+def _leave_idle(db: Any, raw: Any) -> None:
+    """After ``pg_prepared_then``: a connection the server dropped is closed for Django to
+    replace; a transaction a failed statement left open (its ROLLBACK skipped) is ended."""
+    import psycopg
+
+    if raw.closed:
+        db.close()
+        return
+    if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        try:
+            raw.execute("ROLLBACK")
+        except psycopg.Error:
+            db.close()
 
 
 def drop_if_broken() -> None:

@@ -4,9 +4,11 @@ A phone app calls the API with ``Authorization: Bearer zy_…`` and no cookie. F
 the middleware in ``ZHIYUAN_SESSION_ONLY_MIDDLEWARE`` has nothing to do: there is no session to
 load, no session user (the token's user is known only when the API authenticates, after every
 middleware ran), no CSRF token to check (a browser never sends a bearer token by itself), no
-messages, no session limits, no second factor to ask of a session, no log-in attempt for axes
-to count. Yet on the busiest endpoints those eight layers cost about a tenth of the CPU of a
-request (measured: docs/activities.md, "Throughput"). So a request that has a bearer token,
+messages, no session limits, no second factor to ask of a session. (axes counts failed log-ins
+in its authentication backend, which runs in either lane; the API's own log-in answers a
+locked-out number with 429 itself, so its middleware has nothing to add there either.) Yet
+on the busiest endpoints those eight layers cost about a fifth of the CPU Django spends on a
+request (measured: docs/activities.md, "Session 4"). So a request that has a bearer token,
 no ``Cookie`` header and a path under ``/api/`` runs the rest of ``MIDDLEWARE``, in the same
 order; every other request, including an API call from the site's own pages, runs all of it.
 
@@ -23,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest
@@ -69,7 +71,12 @@ class TokenLaneHandler(WSGIHandler):
             middleware = import_string(path)
             if not getattr(middleware, "sync_capable", True):
                 raise ImproperlyConfigured(f"{path} cannot serve synchronous requests")
-            instance = middleware(handler)
+            try:
+                instance = middleware(handler)
+            except MiddlewareNotUsed:
+                continue  # as Django: a middleware may decline at start-up
+            if instance is None:
+                raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
             if hasattr(instance, "process_view"):
                 self._view_middleware.insert(0, instance.process_view)
             if hasattr(instance, "process_template_response"):
