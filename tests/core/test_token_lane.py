@@ -13,7 +13,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from tests.factories import PASSWORD, make_user
 from zhiyuan.accounts.roles import Role
@@ -211,6 +211,39 @@ def test_a_bad_token_is_refused_in_the_callers_language(
     assert len(lane_calls) == 2
 
 
+def test_a_write_with_a_bad_token_is_refused_as_unauthenticated_not_by_csrf(
+    app: SiteHandler, client: Any, district: Any
+) -> None:
+    """An app whose token expired gets 401 with the reason in its language, from either lane
+    (the session's CSRF check is not the app's business)."""
+    body = {"waitlist": True}
+    status, _, answer = call(
+        app, "POST", "/api/v1/activities/shifts/1/signups", token="zy_expired", body=body
+    )
+    assert status == 401
+    assert json.loads(answer) == {
+        "code": "unauthenticated",
+        "message": "请登录，或提供有效的 API 令牌。",
+    }
+    full = client.post(
+        "/api/v1/activities/shifts/1/signups",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Bearer zy_expired",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert full.status_code == 401
+    assert full.json()["message"] == "Log in or send a valid API token."
+    # A page's own call without a token still needs its CSRF token.
+    user = make_user(Role.VOLUNTEER, region=district, phone="13912345678")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    refused = browser.post(
+        "/api/v1/activities/shifts/1/signups", body, content_type="application/json"
+    )
+    assert refused.status_code == 403
+
+
 def test_a_refusal_in_the_lane_is_audited(
     app: SiteHandler, lane_calls: list[str], district: Any
 ) -> None:
@@ -254,10 +287,11 @@ def test_a_browser_call_to_the_api_keeps_its_session(
     status, _, body = call(app, "GET", "/api/v1/auth/me", cookie=cookie)
     assert status == 200
     assert json.loads(body)["id"] == user.pk
-    # Even with a stray bearer token beside the cookie, the session's chain answers.
+    # With a bearer token beside the cookie the full chain answers (it has a cookie), and the
+    # token decides, as for any call that brings one.
     status, _, body = call(app, "GET", "/api/v1/auth/me", cookie=cookie, token="zy_stray")
-    assert status == 200
-    assert json.loads(body)["id"] == user.pk
+    assert status == 401
+    assert json.loads(body)["code"] == "unauthenticated"
     assert lane_calls == []
 
 

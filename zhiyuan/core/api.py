@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from ninja.security import HttpBearer, SessionAuth
+from ninja.security import HttpBearer
+from ninja.security import SessionAuth as NinjaSessionAuth
 
 from zhiyuan.core.permissions import record_refusal
 
@@ -43,6 +44,18 @@ class TokenAuth(HttpBearer):
         if user is not None:
             request.user = user
         return user
+
+
+class SessionAuth(NinjaSessionAuth):
+    """The pages' own session, with its CSRF check — but not for a call that brings a bearer
+    token: such a call stands or falls by its token. (Else a POST with an expired token was
+    answered 403 "CSRF check Failed", in English, by the session's CSRF check, instead of
+    401 with the reason in the caller's language.)"""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if request.META.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer ":
+            return None
+        return super().__call__(request)
 
 
 # Session auth for the pages' own htmx calls (with CSRF), bearer tokens for apps.
