@@ -81,7 +81,12 @@ def pg_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tup
     if raw.prepare_threshold is None:
         raw.prepare_threshold = 1 << 30
     started = time.perf_counter()
-    with db.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+    # One cursor per connection, kept: a new one per statement sets up its adapters again
+    # (about 6 µs of a ledger transfer's ~110 µs of Python, measured).
+    cursor = getattr(db, "_zhiyuan_cursor", None)
+    if cursor is None or cursor.connection is not raw or cursor.closed:
+        cursor = db._zhiyuan_cursor = psycopg.Cursor(raw)  # type: ignore[attr-defined]
+    with db.wrap_database_errors:
         cursor.execute(sql, params, prepare=True)
         # Rows only if the statement returns some (asked of the result's status: building
         # ``cursor.description`` makes an object per column).
