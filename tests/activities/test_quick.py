@@ -810,6 +810,34 @@ def test_an_apps_checkin_and_signup_through_the_sites_wsgi_handler(
     assert Signup.objects.get(shift=shift, volunteer=newcomer).status == SignupStatus.CONFIRMED
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_quick_signup_in_a_callers_manual_transaction_waits_for_its_commit(
+    make_activity, volunteer
+):
+    """With autocommit off (a caller managing its own transaction), the quick sign-up runs its
+    statements in a savepoint of that transaction: nothing is seen before the caller commits."""
+    import psycopg
+    from django.db import transaction
+
+    shift = first_shift(make_activity(capacity=10))
+    _, key = token_create(user=volunteer, name="phone")
+    transaction.set_autocommit(False)
+    try:
+        done = services.signup_create_by_token(token=key, shift_id=shift.pk)
+        assert done is not None and done.status == SignupStatus.CONFIRMED
+        with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+            seen = other.execute(
+                "SELECT count(*) FROM activities_signup WHERE shift_id = %s", [shift.pk]
+            ).fetchone()
+            assert seen == (0,)
+        transaction.commit()
+    finally:
+        transaction.set_autocommit(True)
+    assert Signup.objects.get(shift=shift, volunteer=volunteer).status == SignupStatus.CONFIRMED
+    assert AuditEvent.objects.filter(action=ActivityAudit.SIGNED_UP).count() == 1
+
+
 def test_the_busiest_endpoints_are_the_first_api_patterns_the_resolver_tries():
     """Django tries URL patterns in order, at a cost per pattern: the check-in and the sign-up
     come before the rest of the API (the order changes which view answers no path)."""

@@ -1067,26 +1067,29 @@ def signup_create_by_token(
             "waitlisted_mac": macs[SignupStatus.WAITLISTED],
         }
 
+    def written(taken: list[tuple[Any, ...]] | None) -> tuple[int, str]:
+        """The sign-up the second statement made, its audit entry completed."""
+        if not taken:
+            raise _NotQuick  # nothing written: the person or the seat changed in between
+        signup_id, status, entry_id, entry_xid = taken[0]
+        entry, macs = drafted["entry"], drafted["macs"]
+        entry.detail = {"shift": shift_id, "status": status}
+        entry.mac = macs[status]
+        audit_written(entry, entry_id, entry_xid)
+        return signup_id, status
+
     try:
         if connection.in_atomic_block or not connection.get_autocommit():
             # Inside a caller's transaction: the two statements in a savepoint of it.
             with transaction.atomic():
                 take_sql, take_params = take_seat(_execute_prepared(_SIGNUP_FACTS_SQL, params))
-                taken: list[tuple[Any, ...]] | None = _execute_prepared(take_sql, take_params)
-                if not taken:
-                    raise _NotQuick
+                signup_id, status = written(_execute_prepared(take_sql, take_params))
         else:
-            # On its own: one transaction in two round trips, the commit travelling with the
-            # second statement (no BEGIN, no COMMIT of their own; ``pg_prepared_then``).
-            _, taken = pg_prepared_then(_SIGNUP_FACTS_SQL, params, take_seat)
-        if not taken:
-            raise _NotQuick  # nothing written: the person or the seat changed in between
-        row, entry, macs = drafted["row"], drafted["entry"], drafted["macs"]
+            # On its own: one transaction in two round trips, BEGIN travelling with the first
+            # statement and COMMIT with the second (``pg_prepared_then``).
+            signup_id, status = written(pg_prepared_then(_SIGNUP_FACTS_SQL, params, take_seat)[1])
+        row = drafted["row"]
         token_id, last_used = row[1], row[2]
-        signup_id, status, entry_id, entry_xid = taken[0]
-        entry.detail = {"shift": shift_id, "status": status}
-        entry.mac = macs[status]
-        audit_written(entry, entry_id, entry_xid)
     except _NotQuick:
         return None
     except DatabaseError:
