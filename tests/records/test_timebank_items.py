@@ -187,3 +187,22 @@ def test_withdrawing_the_communitys_item_falls_back_to_the_districts_price(
     record = services.record_confirm(record=record, actor=organiser)
     assert minutes_held(volunteer) == 90
     assert record.ledger_note == ""
+
+
+def test_the_volunteer_reads_what_the_ledger_did_instead_in_their_language(
+    client, make_activity, volunteer, organiser, priced, region_admin, frozen_clock
+):
+    """No earning rules in the region (no points) and a withdrawn item (minutes deposited):
+    both are said on the volunteer's records page, in Chinese by default and in English."""
+    activity = make_activity(time_bank=True, timebank_item="chat")
+    record = serve(first_shift(activity), volunteer, frozen_clock, at(4, 9), at(4, 10, 30))
+    timebank_item_withdraw(item=priced["chat"], actor=region_admin)
+    record = services.record_confirm(record=record, actor=organiser)
+    assert record.points is None
+    client.force_login(volunteer)
+    page = client.get("/records/mine/").content.decode()
+    assert "本条记录未计积分：本地区尚未设定积分规则。" in page
+    assert "时间银行服务项目 chat 已不再定价，改按实际服务分钟数存入。" in page
+    page = client.get("/records/mine/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "No points for this record: the region has no earning rules yet." in page
+    assert "The time-bank service item chat is no longer priced" in page

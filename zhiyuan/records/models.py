@@ -11,10 +11,13 @@ change to a confirmed version other than marking it superseded).
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from zhiyuan.core.audit import audit_actions
@@ -325,6 +328,36 @@ class ServiceRecord(models.Model):
     def flag_labels(self) -> list[str]:
         labels = dict(Flag.choices)
         return [str(labels.get(f, f)) for f in self.flags or []]
+
+    def ledger_note_labels(self) -> list[str]:
+        """What the ledger did differently when this record was confirmed, in the reader's
+        language (``ledger_note`` keeps the stable English text written at confirmation)."""
+        shown = []
+        for note in filter(None, (self.ledger_note or "").split(LEDGER_NOTE_SEPARATOR)):
+            if note == LEDGER_NOTE_NO_RULES:
+                shown.append(
+                    gettext("No points for this record: the region has no earning rules yet.")
+                )
+            elif found := _ITEM_UNPRICED.fullmatch(note):
+                shown.append(
+                    gettext(
+                        "The time-bank service item %(item)s is no longer priced: the minutes "
+                        "served were deposited instead."
+                    )
+                    % {"item": found["item"]}
+                )
+            else:
+                shown.append(note)
+        return shown
+
+
+# ``ServiceRecord.ledger_note``: what the confirmation's booking did differently, as stable text.
+LEDGER_NOTE_SEPARATOR = "; "
+LEDGER_NOTE_NO_RULES = "no earning rules"
+LEDGER_NOTE_ITEM_UNPRICED = "time-bank item {item} no longer priced: deposited minutes served"
+_ITEM_UNPRICED = re.compile(
+    re.escape(LEDGER_NOTE_ITEM_UNPRICED).replace(re.escape("{item}"), "(?P<item>.+)")
+)
 
 
 class CorrectionStatus(models.TextChoices):

@@ -39,6 +39,9 @@ from zhiyuan.organizations.selectors import organization_chain
 from zhiyuan.organizations.services import organization_may
 from zhiyuan.records import anomalies
 from zhiyuan.records.models import (
+    LEDGER_NOTE_ITEM_UNPRICED,
+    LEDGER_NOTE_NO_RULES,
+    LEDGER_NOTE_SEPARATOR,
     RULE_FIELDS,
     Certificate,
     CertificateSequence,
@@ -638,7 +641,7 @@ def _credit(
                 ledger_reverse(original=earned, key=f"reverse:{replaces}", actor=actor)
             points = 0
     except ledger_errors.NoRules:
-        notes.append("no earning rules")
+        notes.append(LEDGER_NOTE_NO_RULES)
     priced_before: tuple[str, int] | None = None
     if replaced is not None and replaced.time_bank:
         deposit = Transaction.objects.filter(
@@ -679,8 +682,8 @@ def _credit(
             # counts, by the minutes served (the failed attempt booked nothing: its savepoint
             # rolled back).
             timebank_deposit(**deposit_args)
-            notes.append(f"time-bank item {item_code} no longer priced: deposited minutes served")
-    return points, "; ".join(notes)
+            notes.append(LEDGER_NOTE_ITEM_UNPRICED.format(item=item_code))
+    return points, LEDGER_NOTE_SEPARATOR.join(notes)
 
 
 def record_confirm(
