@@ -110,6 +110,7 @@ def test_under_a_suspended_parent_the_list_and_the_confirmation_say_why(
     assert 'id="redeem-refused"' in page and "某商会被暂停至" in page and 'name="key"' not in page
     posted = client.post(url(reward), {"key": new_key(), "reward": reward.pk})
     assert posted.status_code == 200 and "该礼品目前不可兑换" in posted.content.decode()
+    assert posted.content.decode().count("某商会被暂停至") == 1  # said once, not twice
     reward.refresh_from_db()
     assert reward.stock == 5 and balance(volunteer) == 100 and not Voucher.objects.exists()
 
@@ -159,3 +160,20 @@ def test_the_voucher_code_label_takes_each_languages_colon(
             f"/store/vouchers/{voucher.code}/", HTTP_ACCEPT_LANGUAGE="en"
         ).content.decode()
     assert "Voucher code: <strong" in english
+
+
+def test_a_confirmation_sent_for_another_reward_books_nothing_and_says_so(
+    client: Client, volunteer, district, reward
+) -> None:
+    give_points(volunteer, district, 100)
+    client.force_login(volunteer)
+    posted = client.post(url(reward), {"key": new_key(), "reward": reward.pk + 1000})
+    page = posted.content.decode()
+    assert posted.status_code == 200
+    assert "这份确认是针对另一件礼品的：请核对本礼品后再确认。" in page
+    assert balance(volunteer) == 100 and not Voucher.objects.exists()
+    # The page offers this reward's own confirmation afresh, and that one books.
+    fresh = posted.context["form"]
+    assert fresh.initial["reward"] == reward.pk and not fresh.is_bound
+    booked = client.post(url(reward), {"key": fresh.initial["key"], "reward": reward.pk})
+    assert booked.status_code == 302 and balance(volunteer) == 70

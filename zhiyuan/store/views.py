@@ -109,20 +109,31 @@ def reward_redeem(request: HttpRequest, pk: int) -> HttpResponse:
 
     # Only rewards offered in the member's district; another's answers 404.
     reward = get_object_or_404(selectors.rewards_for(member_region(user)), pk=pk)
+    refusal = _shop_refusals([reward]).get(reward.organization_id)
     form = RedeemForm(request.POST or None, initial={"reward": reward.pk})
-    if request.method == "POST" and form.is_valid() and form.cleaned_data["reward"] == reward.pk:
-        try:
-            voucher = services.store_redeem(
-                volunteer=user,
-                reward=reward.pk,
-                key=form.cleaned_data["key"],
-                http_request=request,
+    mismatch = None
+    if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["reward"] != reward.pk:
+            # A confirmation sent from another reward's page (two tabs, a tampered form):
+            # nothing is booked, and this reward's own confirmation is offered afresh.
+            mismatch = _(
+                "This confirmation was for another reward: check this one and confirm again."
             )
-        except ValidationError as exc:
-            form.add_error(None, exc.messages[0])
+            form = RedeemForm(initial={"reward": reward.pk})
         else:
-            messages.success(request, _("Redeemed. Show this voucher at the shop."))
-            return redirect("store:voucher", code=voucher.code)
+            try:
+                voucher = services.store_redeem(
+                    volunteer=user,
+                    reward=reward.pk,
+                    key=form.cleaned_data["key"],
+                    http_request=request,
+                )
+            except ValidationError as exc:
+                if refusal is None:  # a shop's refusal is said once, in its own place below
+                    form.add_error(None, exc.messages[0])
+            else:
+                messages.success(request, _("Redeemed. Show this voucher at the shop."))
+                return redirect("store:voucher", code=voucher.code)
     points = balances_of(user)["points"]
     return render(
         request,
@@ -133,7 +144,8 @@ def reward_redeem(request: HttpRequest, pk: int) -> HttpResponse:
             "points": points,
             "after": points - reward.price_points,
             "short": reward.price_points - points,
-            "refusal": _shop_refusals([reward]).get(reward.organization_id),
+            "refusal": refusal,
+            "mismatch": mismatch,
         },
     )
 
