@@ -158,3 +158,21 @@ def test_the_services_themselves_refuse_whoever_may_not_settle_a_request(
     first.refresh_from_db()
     assert first.status == WithdrawalStatus.REQUESTED
     assert balance(volunteer, Asset.TIME_MINUTES) == 300 - 60 - 90
+
+
+def test_the_regions_admins_are_told_a_request_waits(
+    client, admin, volunteer, district, other_district, requests_
+) -> None:
+    """Each free-standing request tells the administrators over its region, in their
+    language, with a link to the list; an administrator elsewhere hears nothing."""
+    from zhiyuan.notifications.models import Notification
+
+    elsewhere = make_user(Role.REGION_ADMIN, region=other_district)
+    told = Notification.objects.filter(kind="ledger.withdrawal_requested").order_by("pk")
+    assert [n.user_id for n in told] == [admin.pk, admin.pk]
+    assert told[0].title == "有一项时间银行申请待安排"
+    assert "60 分钟" in told[0].body and told[0].url == PAGE
+    assert not Notification.objects.filter(user=elsewhere).exists()
+    assert not Notification.objects.filter(kind="ledger.withdrawal_requested", user=volunteer)
+    client.force_login(admin)
+    assert "有一项时间银行申请待安排" in client.get("/notifications/").content.decode()

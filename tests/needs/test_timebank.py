@@ -405,3 +405,15 @@ def test_a_relative_registered_for_a_whole_district_does_not_open_its_communitie
         )
     assert minutes_of(bank.member) == 600
     assert not NeedTimeBank.objects.exists()
+
+
+def test_credit_held_for_a_need_is_announced_as_a_need_not_as_a_time_bank_request(
+    world, bank
+) -> None:
+    """A free-standing request tells the region's administrators (tests/ledger); a need paid
+    with credit goes to the dispatchers through the needs flow, and only there."""
+    admin = make_user(Role.REGION_ADMIN, region=world.district)
+    with time_machine.travel(START, tick=False):
+        for_mother(world, bank)
+    assert not Notification.objects.filter(kind="ledger.withdrawal_requested").exists()
+    assert not Notification.objects.filter(user=admin).exists()

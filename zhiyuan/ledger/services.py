@@ -1448,11 +1448,14 @@ def timebank_withdraw(
     key: str,
     relative: Relative | None = None,
     http_request: HttpRequest | None = None,
+    tell_admins: bool = True,
 ) -> Withdrawal:
     """Spend credit to ask for service for oneself or a registered relative.
 
     The beneficiary must have reached the region's withdrawal age. The credit returns to the
-    issuer; the volunteer who serves earns new credit by their own deposit.
+    issuer; the volunteer who serves earns new credit by their own deposit. The region's
+    administrators are told a request waits for them to arrange (``tell_admins``; a need paid
+    with credit goes to the dispatchers instead, through the needs flow).
     """
     check_key(key)
     region_code = region if isinstance(region, str) else region.pk
@@ -1504,7 +1507,41 @@ def timebank_withdraw(
         http_request=http_request,
         then=record_request,
     )
+    if tell_admins:
+        _tell_withdrawal_admins(made[0])
     return made[0]
+
+
+def _tell_withdrawal_admins(withdrawal: Withdrawal) -> None:
+    """The region administrators over the request's region: a request waits to be arranged
+    (in their language; no personal data in the message, the list shows whose it is)."""
+    from django.urls import reverse
+    from django.utils.translation import gettext_lazy
+
+    from zhiyuan.accounts.models import RoleGrant
+    from zhiyuan.accounts.roles import Role
+    from zhiyuan.notifications.services import notify
+
+    admins = (
+        RoleGrant.objects.filter(
+            role=Role.REGION_ADMIN,
+            revoked_at__isnull=True,
+            region_id__in=ancestor_codes(withdrawal.region_id),
+        )
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    notify(
+        users=list(admins),
+        kind="ledger.withdrawal_requested",
+        title=gettext_lazy("A time-bank request waits to be arranged"),
+        body=gettext_lazy(
+            "A member asks for %(minutes)s minutes of service. Agree it with them, then mark it "
+            "served, or cancel it to give the credit back."
+        ),
+        url=reverse("ledger:admin_withdrawals"),
+        params={"minutes": withdrawal.minutes},
+    )
 
 
 @ledger_service

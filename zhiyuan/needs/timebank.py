@@ -100,6 +100,7 @@ def need_timebank_hold(
             key=f"need-{need.pk}-timebank",
             relative=relative,
             http_request=request,
+            tell_admins=False,  # the need itself goes to the dispatchers
         )
     except LedgerRefused as exc:
         # An age or birth-date refusal is about whom the credit is for, not how much.
