@@ -852,3 +852,20 @@ def test_the_busiest_endpoints_are_the_first_api_patterns_the_resolver_tries():
     assert resolve(CHECKINS).url_name == "checkin"
     assert resolve("/api/v1/activities/shifts/7/signups").url_name == "signup_create"
     assert resolve("/api/v1/activities/7").kwargs == {"activity_id": 7}
+
+
+def test_the_fixed_lists_written_into_the_quick_statements_are_codes_only(monkeypatch):
+    """The roles, sanction kinds and statuses go into the statements as literals: a value that
+    is not a plain lower-case code is refused rather than written into SQL."""
+    from zhiyuan.core import permissions
+
+    services._with_fixed_lists.cache_clear()
+    try:
+        written = services._with_fixed_lists("SELECT %(roles)s, %(live)s")
+        assert "'volunteer'" in written and "'waitlisted'" in written and "%(" not in written
+        services._with_fixed_lists.cache_clear()
+        monkeypatch.setitem(permissions.ABILITIES, "activity.join", frozenset({"x'); DROP --"}))
+        with pytest.raises(ValueError, match="roles"):
+            services._with_fixed_lists("SELECT %(roles)s")
+    finally:
+        services._with_fixed_lists.cache_clear()

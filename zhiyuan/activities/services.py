@@ -19,6 +19,7 @@ import functools
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -909,6 +910,30 @@ assert AUDIT_INSERT_COLUMNS == (
 ), "core_auditevent's columns changed: update _SIGNUP_TAKE_SQL"
 
 
+@functools.cache
+def _with_fixed_lists(sql: str) -> str:
+    """``sql`` with the fixed lists the quick statements compare against written in: the roles
+    that may join activities, the restricting sanction kinds, the live and the seat-holding
+    sign-up statuses. They come from the code and do not change while the process runs; bound
+    as parameters, psycopg encoded the same arrays again on every request (a sign-up sent six).
+    Each value is a lower-case code, checked before it is written into the statement."""
+    from zhiyuan.core.permissions import ABILITIES
+    from zhiyuan.safeguards.models import RESTRICTING
+
+    lists = {
+        "roles": sorted(str(r) for r in ABILITIES["activity.join"]),
+        "restricting": [str(k) for k in RESTRICTING],
+        "live": [str(s) for s in LIVE],
+        "seat_holding": [str(s) for s in SEAT_HOLDING],
+    }
+    for name, values in lists.items():
+        if not values or not all(re.fullmatch(r"[a-z_]+", v) for v in values):
+            raise ValueError(f"{name}: not a list of lower-case codes: {values!r}")
+        literal = "ARRAY[" + ", ".join(f"'{v}'" for v in values) + "]::varchar[]"
+        sql = sql.replace(f"%({name})s", literal)
+    return sql
+
+
 @dataclass(frozen=True)
 class FastSignup:
     """What the quick path of a sign-up made: the sign-up and what its answer shows."""
@@ -1006,8 +1031,6 @@ def signup_create_by_token(
     from django.db import DatabaseError, connection
 
     from zhiyuan.accounts.services import TOKEN_PREFIX, _hash_key
-    from zhiyuan.core.permissions import ABILITIES
-    from zhiyuan.safeguards.models import RESTRICTING
 
     if connection.vendor != "postgresql" or not token.startswith(TOKEN_PREFIX):
         return None
@@ -1018,15 +1041,8 @@ def signup_create_by_token(
         # answers on a new one.
         connection.health_check_done = True  # type: ignore[attr-defined]  # Django 4.1+
     now = timezone.now()
-    params: dict[str, Any] = {
-        "key_hash": _hash_key(token),
-        "now": now,
-        "roles": sorted(str(r) for r in ABILITIES["activity.join"]),
-        "shift": shift_id,
-        "restricting": [str(k) for k in RESTRICTING],
-        "live": [str(s) for s in LIVE],
-        "seat_holding": [str(s) for s in SEAT_HOLDING],
-    }
+    params: dict[str, Any] = {"key_hash": _hash_key(token), "now": now, "shift": shift_id}
+    facts_sql = _with_fixed_lists(_SIGNUP_FACTS_SQL)
     drafted: dict[str, Any] = {}
 
     def take_seat(rows: list[tuple[Any, ...]]) -> tuple[str, dict[str, Any]]:
@@ -1051,7 +1067,7 @@ def signup_create_by_token(
         entry.detail = {"shift": shift_id, "status": SignupStatus.WAITLISTED}
         macs[SignupStatus.WAITLISTED] = entry_mac(entry)
         drafted.update(row=row, entry=entry, macs=macs)
-        return _SIGNUP_TAKE_SQL, {
+        return _with_fixed_lists(_SIGNUP_TAKE_SQL), {
             **params,
             "id": signup_id,
             "user": user_id,
@@ -1082,12 +1098,12 @@ def signup_create_by_token(
         if connection.in_atomic_block or not connection.get_autocommit():
             # Inside a caller's transaction: the two statements in a savepoint of it.
             with transaction.atomic():
-                take_sql, take_params = take_seat(_execute_prepared(_SIGNUP_FACTS_SQL, params))
+                take_sql, take_params = take_seat(_execute_prepared(facts_sql, params))
                 signup_id, status = written(_execute_prepared(take_sql, take_params))
         else:
             # On its own: one transaction in two round trips, BEGIN travelling with the first
             # statement and COMMIT with the second (``pg_prepared_then``).
-            signup_id, status = written(pg_prepared_then(_SIGNUP_FACTS_SQL, params, take_seat)[1])
+            signup_id, status = written(pg_prepared_then(facts_sql, params, take_seat)[1])
         row = drafted["row"]
         token_id, last_used = row[1], row[2]
     except _NotQuick:
@@ -1686,19 +1702,16 @@ def checkin_scan_by_token(
     verdict = qr.check_code(qr_key(), code, now.timestamp())
     if not verdict.ok or verdict.shift_id is None:
         return None
-    from zhiyuan.core.permissions import ABILITIES
-
     params = {
         "key_hash": _hash_key(token),
         "now": now,
         "touch_before": now - TOKEN_TOUCH_EVERY,
-        "roles": sorted(str(r) for r in ABILITIES["activity.join"]),
         "shift": verdict.shift_id,
         "opens": CHECKIN_OPENS_BEFORE,
         "client_at": client_at,
         "evidence": json.dumps({"window": verdict.window}),
     }
-    rows = _execute_prepared(_CHECKIN_FAST_SQL, params)
+    rows = _execute_prepared(_with_fixed_lists(_CHECKIN_FAST_SQL), params)
     if rows and rows[0][0] == "exists":
         # A repeated scan, or a doubled one whose twin's insert this statement waited for.
         rows = _execute_once(_SESSION_OF_SQL, {"shift": verdict.shift_id, "volunteer": rows[0][1]})
