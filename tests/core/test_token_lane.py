@@ -111,19 +111,17 @@ def lane_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def seen_requests(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every request as the view got it (after all the middleware of its lane)."""
-    from zhiyuan.accounts import api as accounts_api
+    """Every request, kept to be looked at after its lane's middleware ran on it."""
+    from django.core.handlers.base import BaseHandler
 
     seen: list[Any] = []
-    original = accounts_api.active_grants
+    original = BaseHandler.get_response
 
-    def noting(user: Any) -> Any:
-        import inspect
+    def keeping(self: Any, request: Any) -> Any:
+        seen.append(request)
+        return original(self, request)
 
-        seen.append(inspect.currentframe().f_back.f_locals["request"])  # type: ignore[union-attr]
-        return original(user)
-
-    monkeypatch.setattr(accounts_api, "active_grants", noting)
+    monkeypatch.setattr(BaseHandler, "get_response", keeping)
     return seen
 
 

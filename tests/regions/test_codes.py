@@ -5,7 +5,13 @@ from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zhiyuan.regions.codes import InvalidRegionCode, Level, code_contains, parse_code
+from zhiyuan.regions.codes import (
+    InvalidRegionCode,
+    Level,
+    ancestor_codes,
+    code_contains,
+    parse_code,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -71,3 +77,16 @@ def test_every_ancestor_contains_its_community(code: str) -> None:
 @given(communities, communities)
 def test_a_community_contains_only_itself(a: str, b: str) -> None:
     assert code_contains(a, b) == (a == b)
+
+
+def test_ancestor_codes_run_from_the_province_down_to_the_region_itself() -> None:
+    assert ancestor_codes("110101001001") == [
+        "110000000000",
+        "110100000000",
+        "110101000000",
+        "110101001000",
+        "110101001001",
+    ]
+    assert ancestor_codes("110101000000") == ["110000000000", "110100000000", "110101000000"]
+    with pytest.raises(InvalidRegionCode):
+        ancestor_codes("11010100100")  # eleven digits

@@ -80,6 +80,7 @@ from zhiyuan.ledger.rules import (
     no_show_penalty,
 )
 from zhiyuan.organizations.models import Organization
+from zhiyuan.regions.codes import ancestor_codes as regions_ancestor_codes
 from zhiyuan.regions.codes import parse_code
 from zhiyuan.regions.models import Region
 
@@ -1013,10 +1014,9 @@ def ledger_reverse(
 
 
 def ancestor_codes(code: str) -> list[str]:
-    """The region's own code and its ancestors', nearest first, without a query."""
-    prefix = parse_code(code).prefix
-    codes = [prefix[:end].ljust(12, "0") for end in (2, 4, 6, 9, 12) if end <= len(prefix)]
-    return list(reversed(codes))
+    """The region's own code and its ancestors', nearest first (the order rules are looked
+    up in), without a query."""
+    return list(reversed(regions_ancestor_codes(code)))
 
 
 def rules_in_force(region: Region | str, at: dt.datetime) -> EarningRuleSet:
@@ -1518,21 +1518,12 @@ def _tell_withdrawal_admins(withdrawal: Withdrawal) -> None:
     from django.urls import reverse
     from django.utils.translation import gettext_lazy
 
-    from zhiyuan.accounts.models import RoleGrant
     from zhiyuan.accounts.roles import Role
+    from zhiyuan.accounts.selectors import role_holders_over
     from zhiyuan.notifications.services import notify
 
-    admins = (
-        RoleGrant.objects.filter(
-            role=Role.REGION_ADMIN,
-            revoked_at__isnull=True,
-            region_id__in=ancestor_codes(withdrawal.region_id),
-        )
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
     notify(
-        users=list(admins),
+        users=role_holders_over(Role.REGION_ADMIN, withdrawal.region_id),
         kind="ledger.withdrawal_requested",
         title=gettext_lazy("A time-bank request waits to be arranged"),
         body=gettext_lazy(

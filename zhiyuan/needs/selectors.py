@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from zhiyuan.accounts.models import RoleGrant, User
 from zhiyuan.accounts.roles import Role
+from zhiyuan.accounts.selectors import role_holders_over
 from zhiyuan.core.permissions import has_perm, organization_scopes
 from zhiyuan.needs.models import (
     HOLDING,
@@ -31,20 +32,10 @@ from zhiyuan.needs.ranking import RankedCandidate, SimpleRanker, need_ranker
 from zhiyuan.needs.states import CONTACT_VISIBLE, OPEN, NeedState, Party
 from zhiyuan.organizations.models import MemberRole, Membership, Organization, OrganizationStatus
 from zhiyuan.people.models import ProfileStatus, VolunteerProfile
-from zhiyuan.regions.codes import code_contains
+from zhiyuan.regions.codes import ancestor_codes, code_contains
 from zhiyuan.regions.selectors import region_subtree_q
 
 # --- regions, taxonomy, policy and limits ------------------------------------------------------
-
-
-def ancestor_codes(code: str) -> list[str]:
-    """The region and every region above it, from the province down (codes only, no query)."""
-    codes: list[str] = []
-    for end in (2, 4, 6, 9, 12):
-        candidate = code[:end].ljust(12, "0")
-        if candidate not in codes:
-            codes.append(candidate)
-    return codes
 
 
 def category_tree(region_code: str | None) -> list[tuple[NeedCategory, list[NeedCategory]]]:
@@ -153,13 +144,7 @@ def record_organization_choices(region_code: str) -> list[Organization]:
 
 def dispatchers_for(region_code: str) -> list[int]:
     """Users holding the dispatcher role over a region that covers ``region_code``."""
-    return list(
-        RoleGrant.objects.filter(
-            role=Role.DISPATCHER, revoked_at__isnull=True, region_id__in=ancestor_codes(region_code)
-        )
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
+    return role_holders_over(Role.DISPATCHER, region_code)
 
 
 def team_admins_of(organization_id: int) -> list[int]:

@@ -88,3 +88,11 @@ def parse_code(code: str) -> RegionCode:
 def code_contains(ancestor: str, code: str) -> bool:
     """True when ``code`` is ``ancestor`` or lies under it."""
     return parse_code(ancestor).contains(code)
+
+
+def ancestor_codes(code: str) -> list[str]:
+    """The region's own code and its ancestors', from the province down, without a query."""
+    prefix = parse_code(code).prefix
+    return [
+        prefix[:end].ljust(CODE_LENGTH, "0") for end in PREFIX_END.values() if end <= len(prefix)
+    ]

@@ -35,7 +35,7 @@ from zhiyuan.organizations.services import (
     refuse,
 )
 from zhiyuan.organizations.uploads import upload_check, upload_store_name
-from zhiyuan.regions.codes import PREFIX_END, parse_code
+from zhiyuan.regions.codes import ancestor_codes, parse_code
 from zhiyuan.regions.models import Region
 from zhiyuan.safeguards.models import (
     RESTRICTING,
@@ -449,19 +449,13 @@ def _new_follow_code() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
-def _ancestor_codes(code: str) -> list[str]:
-    parsed = parse_code(code)
-    ends = [end for end in PREFIX_END.values() if end <= len(parsed.prefix)]
-    return [code[:end].ljust(12, "0") for end in ends]
-
-
 def case_pick_assignee(region_code: str) -> User | None:
     """The region admin closest to the place (deepest scope), with the fewest open cases."""
     grants = list(
         RoleGrant.objects.filter(
             role=Role.REGION_ADMIN,
             revoked_at__isnull=True,
-            region_id__in=_ancestor_codes(region_code),
+            region_id__in=ancestor_codes(region_code),
             user__is_active=True,
         ).select_related("user")
     )
