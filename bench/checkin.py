@@ -4,8 +4,9 @@ check-in and sign-up under load, on PostgreSQL, through gunicorn, from a second 
 1. Starts its own throw-away PostgreSQL (tests/pgcluster.py), migrates a fresh database and
    bulk-loads N volunteers (default 10,000) with API tokens, all confirmed for one shift of one
    large event, plus a big activity for sign-ups and a 10-seat shift for the race.
-2. Serves the real site with gunicorn (W sync workers, default 4, on 127.0.0.1) with the
-   benchmark's own URL map, which adds one baseline endpoint that only inserts a row.
+2. Serves the real site with gunicorn (W of the site's sync workers, default one per core, on
+   127.0.0.1) with the benchmark's own URL map, which adds one baseline endpoint that only
+   inserts a row.
 3. From a second process (threads writing HTTP/1.1 on raw sockets, a new connection per
    request as phones make them): every person checks in by scanning the rotating code
    (fetched by the organiser's app every few seconds through the API); a share of them scan
@@ -520,16 +521,15 @@ def _start_server(url: str, var_dir: str, workers: int) -> tuple[subprocess.Pope
         [
             gunicorn,
             "zhiyuan.wsgi:application",
-            # The site's own worker settings (zhiyuan/gunicorn_conf.py: the garbage collector
-            # leaves what lives as long as the worker alone), for every phase alike.
+            # The site's own worker settings (zhiyuan/gunicorn_conf.py: its worker class, and the
+            # garbage collector leaving what lives as long as the worker alone), for every phase
+            # alike.
             "--config",
             "python:zhiyuan.gunicorn_conf",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
-            "--worker-class",
-            "sync",
             "--backlog",
             "4096",
             # A machine busy with other work can take a while over a worker's first request.

@@ -71,6 +71,9 @@ def _cgroup_cpu_quota() -> int | None:
 
 
 workers = worker_count()
+# gunicorn's sync worker, closing each finished connection without waiting on a client that
+# has nothing more to send, and sending each response in as few segments as it fits.
+worker_class = "zhiyuan.gunicorn_worker.SyncWorker"
 
 
 def post_worker_init(worker: Any) -> None:

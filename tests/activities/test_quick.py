@@ -586,14 +586,14 @@ def test_a_quick_signup_is_two_statements_in_one_transaction(
     shift = first_shift(make_activity(capacity=10))
     paths.quick()
     person = new_volunteer(community)
-    headers = bearer(person)
-    ApiToken.objects.update(last_used_at=NOW)
+    headers = bearer(person)  # a token never used before: its first use is recorded as well
     with CaptureQueriesContext(connection) as queries:
         response = post(client, signups_url(shift), {"waitlist": True}, headers)
     assert response.status_code == 201 and paths.acted == [True]
+    assert ApiToken.objects.get(user=person).last_used_at is not None
     statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     assert len(statements) == 2, statements
-    assert "FOR UPDATE OF u" in statements[0]
+    assert "FOR NO KEY UPDATE OF u" in statements[0]
     assert "seats_taken < capacity" in statements[1]
     assert "core_auditevent" in statements[1]
     # The entry it wrote is the one the full service writes, and its MAC holds.
@@ -606,6 +606,28 @@ def test_a_quick_signup_is_two_statements_in_one_transaction(
     )
     assert entry.detail == {"shift": shift.pk, "status": SignupStatus.CONFIRMED}
     assert entry.mac == entry_mac(entry)
+
+
+def test_a_signup_records_the_tokens_use_at_most_every_five_minutes(
+    client, make_activity, community, paths
+):
+    """As ``token_authenticate`` does, on either path: a token never used or last used over
+    five minutes ago is stamped with this use, one used a minute ago is left as it is."""
+    shift = first_shift(make_activity(capacity=10))
+    paths.quick()
+    fresh, recent, stale = (new_volunteer(community) for _ in range(3))
+    headers = {person.pk: bearer(person) for person in (fresh, recent, stale)}
+    before = timezone.now()
+    minute_ago, six_minutes_ago = before - dt.timedelta(minutes=1), before - dt.timedelta(minutes=6)
+    ApiToken.objects.filter(user=recent).update(last_used_at=minute_ago)
+    ApiToken.objects.filter(user=stale).update(last_used_at=six_minutes_ago)
+    for person in (fresh, recent, stale):
+        response = post(client, signups_url(shift), {"waitlist": True}, headers[person.pk])
+        assert response.status_code == 201, response.content
+    assert paths.acted == [quick_acts()] * 3
+    used = dict(ApiToken.objects.values_list("user_id", "last_used_at"))
+    assert used[fresh.pk] >= before and used[stale.pk] >= before
+    assert used[recent.pk] == minute_ago
 
 
 # --- races on PostgreSQL (real concurrent connections) ------------------------------------------
@@ -733,7 +755,7 @@ def test_a_quick_signup_on_its_own_is_one_transaction_holding_the_persons_lock(
         done = services.signup_create_by_token(token=key, shift_id=shift.pk)
     assert done is not None and done.status == SignupStatus.CONFIRMED
     assert seen == ["locked"]
-    assert len(queries) == 2 and "FOR UPDATE OF u" in queries[0]["sql"]
+    assert len(queries) == 2 and "FOR NO KEY UPDATE OF u" in queries[0]["sql"]
     assert not connection.in_atomic_block
     assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     # Committed: seen from another connection, the seat, the sign-up and its audit entry.

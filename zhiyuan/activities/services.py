@@ -768,9 +768,13 @@ def _signed_up(signup: Signup, shift: Shift, actor: User, request: HttpRequest |
 # --- the quick path of a sign-up by an app -----------------------------------------------------
 
 # Everything ``signup_eligibility`` asks, for the holder of a bearer token, in one statement
-# that also locks the person's user row (the same first lock as ``_take_seat_or_queue``: their
-# sign-ups are checked for clashes one at a time). Policies of the organisation and of its
-# parents come as rows for ``safeguards.coverage.decide``, the same rule the safeguards apply.
+# that also locks the person's user row (as ``_take_seat_or_queue`` does first: their sign-ups
+# are checked for clashes one at a time). The lock is FOR NO KEY UPDATE, which waits for the
+# full path's FOR UPDATE and for another quick sign-up alike, but not for a row that merely
+# refers to the person (the key-share lock of a foreign key check, as a check-in's commit
+# takes while it holds the token's row, which the next statement refreshes). Policies of the
+# organisation and of its parents come as rows for ``safeguards.coverage.decide``, the same rule
+# the safeguards apply.
 # The last column is the id the sign-up will have (drawn from its sequence here, so that the
 # audit entry, which names it, can be written by the statement that makes the sign-up; an id
 # drawn for a sign-up that the quick path then leaves to the full service is simply not used,
@@ -785,7 +789,7 @@ WITH RECURSIVE tok AS (
           SELECT 1 FROM accounts_rolegrant g
           WHERE g.user_id = t.user_id AND g.revoked_at IS NULL AND g.role = ANY(%(roles)s)
       )
-    FOR UPDATE OF u
+    FOR NO KEY UPDATE OF u
 ), chain(id, parent_id) AS (
     SELECT o.id, o.parent_id FROM organizations_organization o
     JOIN activities_activity a ON a.organization_id = o.id
@@ -865,7 +869,9 @@ LEFT JOIN people_volunteerprofile p ON p.user_id = tok.user_id
 # or a clashing seat, or when the shift is full and no waitlist is wanted. The audit entry of
 # the sign-up is written by the same statement, only when the sign-up is: its MAC covers the
 # status, known only here, so the entry is drafted (``audit_draft``) with the MAC of either
-# status, and the statement writes the one that holds.
+# status, and the statement writes the one that holds. The token's ``last_used_at`` is refreshed
+# here too, as ``token_authenticate`` does (at most every five minutes; the person's row is
+# locked already, so the token row's lock makes no one wait who was not waiting anyway).
 _SIGNUP_TAKE_SQL = f"""
 WITH fine AS (
     SELECT NOT EXISTS (
@@ -893,6 +899,9 @@ WITH fine AS (
     FROM fine LEFT JOIN seat ON true
     WHERE fine.ok AND (seat.id IS NOT NULL OR %(waitlist)s)
     RETURNING id, status
+), touch AS (
+    UPDATE accounts_apitoken SET last_used_at = %(now)s
+    WHERE id = %(token)s AND (last_used_at IS NULL OR last_used_at < %(touch_before)s)
 ), audited AS (
     INSERT INTO core_auditevent ({AUDIT_INSERT_COLUMNS})
     SELECT %(audit_at)s::timestamptz, %(user)s, %(audit_ip)s::inet, %(audit_action)s,
@@ -1071,6 +1080,8 @@ def signup_create_by_token(
             **params,
             "id": signup_id,
             "user": user_id,
+            "token": row[1],
+            "touch_before": now - TOKEN_TOUCH_EVERY,
             "starts_at": row[3],
             "ends_at": row[4],
             "waitlist": waitlist,
@@ -1105,7 +1116,6 @@ def signup_create_by_token(
             # statement and COMMIT with the second (``pg_prepared_then``).
             signup_id, status = written(pg_prepared_then(facts_sql, params, take_seat)[1])
         row = drafted["row"]
-        token_id, last_used = row[1], row[2]
     except _NotQuick:
         return None
     except DatabaseError:
@@ -1115,11 +1125,6 @@ def signup_create_by_token(
         logger.warning("quick sign-up fell back to the full service", exc_info=True)
         drop_if_broken()
         return None
-    if last_used is None or last_used < now - TOKEN_TOUCH_EVERY:
-        # As ``token_authenticate`` does, outside the sign-up's transaction and its locks.
-        from zhiyuan.accounts.models import ApiToken
-
-        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
     return FastSignup(
         signup_id=signup_id,
         status=status,
