@@ -110,3 +110,23 @@ def test_a_commit_refused_by_a_deferred_check_keeps_nothing(scratch) -> None:
 def test_it_refuses_to_run_inside_a_transaction(scratch) -> None:
     with transaction.atomic(), pytest.raises(RuntimeError, match="not inside another"):
         pg_prepared_then(LOCK, [1], lambda found: None)
+
+
+def test_kept_cursors_answer_each_call_with_its_own_rows(scratch) -> None:
+    """The cursors stay with the connection from one call to the next (and a new connection
+    gets new ones); what a call returns is never left over from the call before."""
+    first, second = pg_prepared_then(LOCK, [1], lambda found: (INSERT, [2, 7]))
+    kept = list(connection._zhiyuan_pipeline_cursors)
+    assert (first, second) == ([(1, 0)], [(2,)])
+    first, second = pg_prepared_then(LOCK, [2], lambda found: None)
+    assert (first, second) == ([(2, 7)], None)
+    first, second = pg_prepared_then(LOCK, [3], lambda found: None)
+    assert (first, second) == ([], None)
+    assert connection._zhiyuan_pipeline_cursors == kept
+    connection.close()
+    first, second = pg_prepared_then(LOCK, [1], lambda found: (INSERT, [3, 8]))
+    assert (first, second) == ([(1, 0)], [(3,)])
+    renewed = connection._zhiyuan_pipeline_cursors
+    assert all(c.connection is connection.connection for c in renewed)
+    assert not any(c in kept for c in renewed)
+    assert rows() == [(1, 0), (2, 7), (3, 8)] and idle()
