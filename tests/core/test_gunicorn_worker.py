@@ -119,3 +119,71 @@ def test_a_tcp_connection_is_corked_and_a_unix_socket_left_alone() -> None:
     finally:
         for s in (server_side, client, listener, a, b):
             s.close()
+
+
+def test_gunicorn_serves_the_site_with_its_own_worker(tmp_path) -> None:
+    """A real gunicorn with the site's settings file (as ``zhiyuan serve`` starts it): its
+    worker class loads, and both kinds of client get a whole answer and the end of the stream.
+    (The database here is empty, so the health check answers 503 with what is missing.)"""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "zhiyuan.settings",
+        "ZHIYUAN_ENV": "test",
+        "ZHIYUAN_VAR_DIR": str(tmp_path),
+        "ZHIYUAN_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "ZHIYUAN_WORKERS": "1",
+    }
+    env.pop("ZHIYUAN_DATABASE_URL_TEST", None)
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "zhiyuan.wsgi",
+            "--config",
+            "python:zhiyuan.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+    host = f"Host: 127.0.0.1:{port}\r\n".encode()
+
+    def ask(head: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+            client.sendall(head)
+            chunks = []
+            while chunk := client.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                closing = ask(b"GET /healthz HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n")
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        keeping = ask(b"GET /healthz HTTP/1.1\r\n" + host + b"\r\n")
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=30)[0].decode(errors="replace")
+    assert "Using worker: zhiyuan.gunicorn_worker.SyncWorker" in log, log
+    for raw in (closing, keeping):
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503"), raw[:200]
+        assert json.loads(body)["status"] == "unhealthy"
