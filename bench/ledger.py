@@ -114,13 +114,13 @@ def _writer(
     connection.ensure_connection()
     backend = connection.connection.info.backend_pid
     start.wait()
-    began, cpu = time.perf_counter(), time.process_time() + _backend_cpu(backend)
+    began, client, server = time.perf_counter(), time.process_time(), _backend_cpu(backend)
     for relative in plan:
         services.timebank_transfer(
             member=relative.member, relative=relative, minutes=1, key=f"bench-{uuid.uuid4().hex}"
         )
     elapsed = time.perf_counter() - began
-    out.put((count, elapsed, time.process_time() + _backend_cpu(backend) - cpu))
+    out.put((count, elapsed, time.process_time() - client, _backend_cpu(backend) - server))
     connection.close()
 
 
@@ -143,6 +143,9 @@ class Rate:
 
     per_s: float
     cpu_us: float
+    # Of ``cpu_us``: the client processes' and their server processes' shares.
+    client_us: float = 0.0
+    server_us: float = 0.0
 
 
 def _collect(procs: list[Any], start: Any, out: Any, what: str) -> Rate:
@@ -157,7 +160,9 @@ def _collect(procs: list[Any], start: Any, out: Any, what: str) -> Rate:
         if proc.exitcode != 0:
             raise SystemExit(f"a {what} failed (exit code {proc.exitcode})")
     done = sum(r[0] for r in results)
-    return Rate(done / elapsed, sum(r[2] for r in results) / done * 1e6)
+    client = sum(r[2] for r in results) / done * 1e6
+    server = sum(r[3] for r in results) / done * 1e6
+    return Rate(done / elapsed, client + server, client, server)
 
 
 def _run_writers(
@@ -208,7 +213,7 @@ def _raw_sql_writer(
     with psycopg.connect(conninfo, autocommit=one_statement) as conn:
         backend = conn.info.backend_pid
         start.wait()
-        began, cpu = time.perf_counter(), time.process_time() + _backend_cpu(backend)
+        began, client, server = time.perf_counter(), time.process_time(), _backend_cpu(backend)
         for i in range(count):
             debit, credit = accounts[i % len(accounts)], accounts[(i + 1) % len(accounts)]
             key = f"{RAW_MARK}-{uuid.uuid4().hex}"
@@ -254,7 +259,7 @@ def _raw_sql_writer(
                     ),
                 )
         elapsed = time.perf_counter() - began
-        out.put((count, elapsed, time.process_time() + _backend_cpu(backend) - cpu))
+        out.put((count, elapsed, time.process_time() - client, _backend_cpu(backend) - server))
 
 
 def _raw_sql_rate(url: str, count: int, connections: int = 1, one_statement: bool = False) -> Rate:
@@ -451,7 +456,9 @@ def main(argv: list[str]) -> int:
 
         def show(label: str, rate: Rate, unit: str = "postings/s") -> None:
             print(
-                f"{label:<44}{rate.per_s:8.0f} {unit}, {rate.cpu_us:6.0f} us CPU each", flush=True
+                f"{label:<44}{rate.per_s:8.0f} {unit}, {rate.cpu_us:6.0f} us CPU each "
+                f"({rate.client_us:.0f} client + {rate.server_us:.0f} server)",
+                flush=True,
             )
 
         rate_1 = _run_writers(url, relatives, 1, args.transfers)
@@ -501,6 +508,11 @@ def main(argv: list[str]) -> int:
             "service_vs_raw_sql_8": round(rate_k.per_s / raw_k.per_s, 3),
             "cpu_us_per_posting_1": round(rate_1.cpu_us),
             "cpu_us_per_posting_8": round(rate_k.cpu_us),
+            # Of which the writer processes (Python) and their PostgreSQL backends.
+            "client_cpu_us_per_posting_1": round(rate_1.client_us),
+            "server_cpu_us_per_posting_1": round(rate_1.server_us),
+            "client_cpu_us_per_posting_8": round(rate_k.client_us),
+            "server_cpu_us_per_posting_8": round(rate_k.server_us),
             "cpu_us_per_posting_8_audit_per_seal": round(batch_k.cpu_us),
             "cpu_us_per_raw_sql_row_8": round(raw_k.cpu_us),
             "raw_one_statement_rows_per_s": round(one.per_s, 1),
