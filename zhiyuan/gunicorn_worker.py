@@ -1,25 +1,33 @@
 """The site's gunicorn worker: gunicorn's sync worker, finishing each connection sooner.
 
-A sync worker serves one connection at a time and closes it after the response. Two things about
-that close cost the site throughput and change nothing a client sees:
+A sync worker serves one connection at a time and closes it after the answer. Two things about
+that close cost the site throughput:
 
 * **Waiting for the client to hang up.** gunicorn closes gracefully (RFC 9112, section 9.6):
   it half-closes, then reads until the client closes its side too, for up to two seconds, so
-  that a request still arriving cannot make the kernel reset the connection and destroy the
-  response before the client read it. Meanwhile the worker serves nobody. When the client has
-  said it sends nothing more (``Connection: close``, or HTTP/1.0 without keep-alive) and its
-  whole body has been read, nothing can still arrive: this worker drains what is already
-  buffered and closes at once. Any other request (keep-alive, a chunked or unread body) is
-  closed gracefully as before. Measured with ``zhiyuan bench checkin`` (docs/activities.md,
-  "Session 5"): the worker's voluntary context switches fall from 1.3 to 0.4 a request and
-  check-ins per second rise by about a tenth. For a phone talking to the workers directly the
-  wait is a whole round trip of its network; behind a proxy that closes at once, a few
-  microseconds.
-* **Two segments per response.** gunicorn writes the status line and headers, then the body,
+  that bytes still arriving cannot make the kernel reset the connection and destroy an answer
+  the client has not read yet. Meanwhile the worker serves nobody. This worker closes at once
+  when nothing can be lost that way: the client said it sends nothing more
+  (``Connection: close``, or HTTP/1.0 without keep-alive; never a ``CONNECT``), its whole
+  body was read, and the client's kernel has acknowledged every byte of the answer and its
+  end (for a small answer over loopback or a local network, at once). What the client sent
+  beyond its request is drained from the buffer first, so the connection ends cleanly. Any
+  other connection (keep-alive, a chunked or unread body, an answer still on its way) is
+  closed gracefully as before. Left alone: a client that said ``Connection: close`` and yet
+  sends more bytes after its kernel took in the whole answer (RFC 9112 forbids it) gets a
+  reset for them; a Linux client still reads the whole answer and its end before the reset,
+  another system might report the reset instead.
+  Measured with ``zhiyuan bench checkin`` (docs/activities.md, "Session 5"): the worker's
+  voluntary context switches fall from 1.3 to 0.4 a request and check-ins per second rise by
+  about a tenth.
+* **Two segments per answer.** gunicorn writes the status line and headers, then the body,
   each sent at once (``TCP_NODELAY``): on a small answer two segments and two wake-ups of the
   client. The worker corks the connection (``TCP_CORK``, Linux), so the kernel sends full
-  segments only, and the rest when the connection is closed, which a sync worker does right after
-  the response.
+  segments only, and the rest when the connection is closed, which a sync worker does right
+  after the answer. Not for a request that expects ``100 Continue`` (gunicorn sends that interim
+  answer before the application runs: corked, it would wait 200 ms). An application that
+  streams small pieces with pauses between them would see each piece held up to 200 ms; the
+  site streams nothing that way (files go out with ``sendfile``, in full segments).
 
 Nothing else differs from gunicorn's ``sync`` worker: ``zhiyuan/gunicorn_conf.py`` names this
 class, so ``zhiyuan serve`` and ``zhiyuan bench checkin`` use it.
@@ -28,7 +36,10 @@ class, so ``zhiyuan serve`` and ``zhiyuan bench checkin`` use it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import socket
+import struct
+import termios
 from typing import Any
 
 from gunicorn.http.body import LengthReader
@@ -43,16 +54,15 @@ class SyncWorker(GunicornSyncWorker):
     """gunicorn's sync worker, which closes a finished connection without waiting on the
     client when the client has nothing more to send, and corks each response."""
 
-    def handle(self, listener: Any, client: socket.socket, addr: Any) -> None:
-        cork(client)
-        super().handle(listener, client, addr)
-
     def handle_request(self, listener: Any, req: Any, client: socket.socket, addr: Any) -> None:
+        if not expects_continue(req):
+            cork(client)
         super().handle_request(listener, req, client, addr)
-        # Reached only when the response went out whole (gunicorn raises otherwise, and then
-        # closes gracefully itself). gunicorn's close then finds the socket closed, and returns.
+        # Reached only when the answer went out whole (gunicorn raises otherwise, and then
+        # closes gracefully itself). When this closes, gunicorn's close finds the socket closed
+        # and returns; when it does not, gunicorn's close lingers as always.
         if client_is_done(req):
-            close_at_once(client)
+            close_if_delivered(client)
 
 
 def cork(client: socket.socket) -> None:
@@ -65,18 +75,48 @@ def cork(client: socket.socket) -> None:
         client.setsockopt(socket.IPPROTO_TCP, option, 1)
 
 
+def expects_continue(req: Any) -> bool:
+    """The request asks for ``100 Continue`` before it sends its body."""
+    return any(
+        name == "EXPECT" and value.strip().lower() == "100-continue" for name, value in req.headers
+    )
+
+
 def client_is_done(req: Any) -> bool:
     """The client said it sends nothing after this request, and all of its body was read."""
     reader = req.body.reader
-    return bool(req.should_close()) and isinstance(reader, LengthReader) and reader.length == 0
+    return (
+        bool(req.should_close())
+        and getattr(req, "method", None) != "CONNECT"  # tunnel bytes may follow a CONNECT
+        and isinstance(reader, LengthReader)
+        and reader.length == 0
+    )
 
 
-def close_at_once(client: socket.socket) -> None:
-    """Send what is left and the end of the stream, drop what the client may have sent beyond
-    its request (already buffered: so the kernel has no reason to reset the connection), close.
-    """
+def unacknowledged(client: socket.socket) -> int | None:
+    """Bytes sent on ``client`` that its peer has not acknowledged yet (the kernel's send
+    queue, ``SIOCOUTQ``; the end of the stream counts as one), or None where that cannot be
+    asked (not Linux, not a socket the kernel knows this of)."""
+    try:
+        raw = fcntl.ioctl(client.fileno(), termios.TIOCOUTQ, b"\0" * 4)
+    except (OSError, ValueError, AttributeError):
+        return None
+    queued: int = struct.unpack("i", raw)[0]
+    return queued
+
+
+def close_if_delivered(client: socket.socket) -> bool:
+    """Send what is left and the end of the stream; if the client has acknowledged it all,
+    drop what it may have sent beyond its request (unread bytes at the close make the kernel
+    reset the connection after ending it) and close: True. Otherwise leave the socket open,
+    half-closed, for gunicorn's graceful close: False."""
     try:
         client.shutdown(socket.SHUT_WR)
+    except OSError:
+        return False  # gone already: gunicorn's close finds out the same way
+    if unacknowledged(client) != 0:
+        return False
+    try:
         client.setblocking(False)
         drained = 0
         while drained < _DRAIN_LIMIT and (data := client.recv(_DRAIN_LIMIT)):
@@ -85,3 +125,4 @@ def close_at_once(client: socket.socket) -> None:
         pass  # nothing buffered (EAGAIN), or the client is gone: nothing left to do
     finally:
         client.close()
+    return True

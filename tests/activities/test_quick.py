@@ -698,6 +698,63 @@ def test_one_person_signing_up_twice_at_once_gets_one_signup(make_activity, volu
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_a_quick_signup_and_a_commit_that_refers_to_the_person_wait_on_nobody_in_a_ring(
+    make_activity, volunteer
+):
+    """The quick sign-up locks the person, then refreshes its token's last use. Another
+    transaction holds the token's row (as a check-in refreshing it does) and then commits a row
+    that refers to the person (its foreign key takes a key-share lock on the person at commit).
+    The sign-up's lock is FOR NO KEY UPDATE, which that key-share lock does not wait for: the
+    other transaction commits, the sign-up goes on and commits too. Locked FOR UPDATE, each
+    would wait for the other until the deadlock detector cancelled one."""
+    import threading
+    import time
+
+    import psycopg
+
+    from zhiyuan.core.audit import AUDIT_INSERT_COLUMNS
+
+    shift = first_shift(make_activity(capacity=10))
+    token, key = token_create(user=volunteer, name="phone")
+    ApiToken.objects.filter(pk=token.pk).update(
+        last_used_at=timezone.now() - dt.timedelta(minutes=10)  # its refresh is due
+    )
+    params = connection.get_connection_params()
+    done: dict[str, Any] = {}
+
+    def sign_up() -> None:
+        try:
+            done["signup"] = services.signup_create_by_token(token=key, shift_id=shift.pk)
+        finally:
+            connection.close()
+
+    with psycopg.connect(**params) as other, psycopg.connect(**params, autocommit=True) as watch:
+        other.execute("UPDATE accounts_apitoken SET last_used_at = now() WHERE id = %s", [token.pk])
+        thread = threading.Thread(target=sign_up)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the seat statement waits (for the token's row)
+            (waiting,) = watch.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE '%WITH fine AS%'"
+            ).fetchone()
+            if waiting:
+                break
+            time.sleep(0.01)
+        assert waiting, "the sign-up never waited for the token's row"
+        other.execute(
+            f"INSERT INTO core_auditevent ({AUDIT_INSERT_COLUMNS}) VALUES "  # noqa: S608 — fixed names
+            "(now(), %s, NULL, 'test.refers', 'accounts.user', %s, 'ok', '{}', '')",
+            [volunteer.pk, str(volunteer.pk)],
+        )
+        other.commit()  # takes the key-share lock on the person: no deadlock, no wait
+        thread.join(timeout=30)
+    assert done["signup"] is not None and done["signup"].status == SignupStatus.CONFIRMED
+    assert Signup.objects.get(shift=shift, volunteer=volunteer).status == SignupStatus.CONFIRMED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_a_quick_signup_on_a_connection_gone_bad_leaves_a_new_one_to_the_full_service(
     make_activity, volunteer, caplog
 ):

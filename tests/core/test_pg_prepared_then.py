@@ -130,3 +130,21 @@ def test_kept_cursors_answer_each_call_with_its_own_rows(scratch) -> None:
     assert all(c.connection is connection.connection for c in renewed)
     assert not any(c in kept for c in renewed)
     assert rows() == [(1, 0), (2, 7), (3, 8)] and idle()
+
+
+def test_kept_cursors_serve_again_after_every_kind_of_failure(scratch) -> None:
+    kept = None
+    failures = [
+        (LOCK, [1], lambda found: (INSERT, [1, 5]), DatabaseError),  # the second fails
+        ("SELECT 1 / 0", [], lambda found: None, DatabaseError),  # the first fails
+        (LOCK, [1], lambda found: (INSERT, [2, 13]), DatabaseError),  # the commit is refused
+        (LOCK, [1], lambda found: 1 / 0, ZeroDivisionError),  # the decision raises
+    ]
+    for sql, params, then, error in failures:
+        with pytest.raises(error):
+            pg_prepared_then(sql, params, then)
+        assert idle()
+        kept = kept or list(connection._zhiyuan_pipeline_cursors)
+        assert connection._zhiyuan_pipeline_cursors == kept
+    assert pg_prepared_then(LOCK, [1], lambda found: (INSERT, [3, 4])) == ([(1, 0)], [(3,)])
+    assert rows() == [(1, 0), (3, 4)] and idle()

@@ -870,8 +870,9 @@ LEFT JOIN people_volunteerprofile p ON p.user_id = tok.user_id
 # the sign-up is written by the same statement, only when the sign-up is: its MAC covers the
 # status, known only here, so the entry is drafted (``audit_draft``) with the MAC of either
 # status, and the statement writes the one that holds. The token's ``last_used_at`` is refreshed
-# here too, as ``token_authenticate`` does (at most every five minutes; the person's row is
-# locked already, so the token row's lock makes no one wait who was not waiting anyway).
+# here too, as ``token_authenticate`` does, at most every five minutes: when it is due, another
+# request with the same token that refreshes it too waits for this commit, a few hundred
+# microseconds (the first statement's lock on the person is why that wait is never a ring).
 _SIGNUP_TAKE_SQL = f"""
 WITH fine AS (
     SELECT NOT EXISTS (
