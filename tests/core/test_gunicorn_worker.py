@@ -4,9 +4,11 @@ answer to take in; each answer corked, unless the client waits for ``100 Continu
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import socket
 import struct
+import sys
 import termios
 import threading
 import time
@@ -203,7 +205,7 @@ def _serve_in_thread(
 def test_an_answer_the_client_has_not_taken_in_is_closed_gracefully(monkeypatch) -> None:
     """A quarter megabyte to a client that has read none of it yet, and that then sends a stray
     CRLF: closed at once, the connection would be reset by the CRLF and the answer still queued
-    lost. The worker sees unacknowledged bytes and leaves the close to gunicorn, which drains
+    lost. The worker sees bytes not yet sent and leaves the close to gunicorn, which drains
     the CRLF and waits for the client: every byte arrives."""
     big = b"x" * (1 << 18)
 
@@ -258,17 +260,27 @@ def _unread(sock: socket.socket) -> int:
     return int(struct.unpack("i", raw)[0])
 
 
-def test_the_unacknowledged_bytes_of_a_connection_are_read_from_the_kernel() -> None:
+def test_the_unsent_bytes_of_a_connection_are_read_from_the_kernel() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(listener.getsockname())
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     server_side, _ = listener.accept()
+    a, b = socket.socketpair()
     try:
-        assert gunicorn_worker.unacknowledged(server_side) == 0  # nothing sent yet
+        if not sys.platform.startswith("linux"):
+            assert gunicorn_worker.unsent(server_side) is None
+            return
+        assert gunicorn_worker.unsent(server_side) == 0  # nothing written yet
+        server_side.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            server_side.send(b"x" * (1 << 20))  # more than the client's window takes
+        assert (gunicorn_worker.unsent(server_side) or 0) > 0
+        assert gunicorn_worker.unsent(a) is None  # not TCP
         closed = socket.socket()
         closed.close()
-        assert gunicorn_worker.unacknowledged(closed) is None
+        assert gunicorn_worker.unsent(closed) is None
     finally:
-        for s in (server_side, client, listener):
+        for s in (server_side, client, listener, a, b):
             s.close()
 
 
