@@ -13,10 +13,12 @@ that close cost the site throughput:
   the client's receive window holds part of a large answer back). What the client sent
   beyond its request is drained from the buffer first, so the connection ends cleanly. Any
   other connection (keep-alive, a chunked or unread body, an answer still on its way) is
-  closed gracefully as before. Left alone: a client that said ``Connection: close`` and yet
-  sends more bytes once the whole answer is on its way (RFC 9112 forbids it) gets a reset for
-  them, which stops the retransmission of anything its network lost; a Linux client reads
-  what it received and its end before the reset, another system might report the reset.
+  closed gracefully as before. Left alone: bytes that arrive after the worker closed (a stray
+  CRLF that an old client writes separately after its body, which RFC 9112 section 2.2 asks
+  servers to tolerate) get a reset, and a reset stops the retransmission of any segment of the
+  answer the network lost, so on a lossy network such a client can get its answer cut short.
+  Behind a proxy on the same machine or network (docs/operations.md) nothing is lost; a
+  client talking to the workers directly over a mobile network is the case to avoid.
   Measured with ``zhiyuan bench checkin`` (docs/activities.md, "Session 5"): the worker's
   voluntary context switches fall from 1.3 to 0.4 a request and check-ins per second rise by
   about a tenth.
@@ -95,7 +97,7 @@ def client_is_done(req: Any) -> bool:
     )
 
 
-# Linux's SIOCOUTQNSD: bytes in a TCP socket's send queue not yet sent (asm-generic/sockios.h).
+# Linux's SIOCOUTQNSD: bytes in a TCP socket's send queue not yet sent (linux/sockios.h).
 _SIOCOUTQNSD = 0x894B
 
 
@@ -125,13 +127,17 @@ def close_if_delivered(client: socket.socket) -> bool:
         return False  # gone already: gunicorn's close finds out the same way
     if unsent(client) != 0:
         return False
+    drained = 0
     try:
         client.setblocking(False)
-        drained = 0
         while drained < _DRAIN_LIMIT and (data := client.recv(_DRAIN_LIMIT)):
             drained += len(data)
     except OSError:
         pass  # nothing buffered (EAGAIN), or the client is gone: nothing left to do
-    finally:
-        client.close()
+    if drained >= _DRAIN_LIMIT:
+        # More than stray bytes: closing now would reset the connection. gunicorn's graceful
+        # close reads on, for as long as it allows.
+        client.setblocking(True)
+        return False
+    client.close()
     return True

@@ -194,7 +194,9 @@ def _serve_in_thread(
         received = b""
         while chunk := client.recv(65536):
             received += chunk
+        client.shutdown(socket.SHUT_WR)  # hanging up ends gunicorn's graceful close at once
         serving.join(timeout=30)
+        assert not serving.is_alive()
         return received, closed_at_once
     finally:
         client.close()
@@ -225,15 +227,18 @@ def test_bytes_sent_beyond_the_request_are_drained_before_the_close(monkeypatch)
     """Bytes the client sent after its request, waiting unread when the worker closes, would
     make the kernel reset the connection after ending it: drained first, the connection just
     ends, and the client sees its whole answer and no error."""
-    arrived = threading.Event()
+    body_read, arrived = threading.Event(), threading.Event()
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         environ["wsgi.input"].read()
+        body_read.set()
         assert arrived.wait(timeout=30)
         start_response("200 OK", [("Content-Length", str(len(BODY)))])
         return [BODY]
 
     def stray_bytes(client: socket.socket, server_side: socket.socket) -> None:
+        # Sent once gunicorn has read the request, so that they stay in the kernel's buffer.
+        assert body_read.wait(timeout=30)
         client.sendall(b"\r\n\r\n")
         deadline = time.monotonic() + 30
         while _unread(server_side) < 4 and time.monotonic() < deadline:
@@ -252,6 +257,31 @@ def test_bytes_sent_beyond_the_request_are_drained_before_the_close(monkeypatch)
     assert closed_at_once == [True]
     assert received.partition(b"\r\n\r\n")[2] == BODY
     assert errors == [0]  # ended, not reset
+
+
+def test_more_than_stray_bytes_leave_the_close_to_gunicorn(monkeypatch) -> None:
+    """Beyond 64 KiB sent after the request the worker stops draining; closing then would
+    reset the connection, so gunicorn's graceful close reads on."""
+    body_read, arrived = threading.Event(), threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ["wsgi.input"].read()
+        body_read.set()
+        assert arrived.wait(timeout=30)
+        start_response("200 OK", [("Content-Length", str(len(BODY)))])
+        return [BODY]
+
+    def flood(client: socket.socket, server_side: socket.socket) -> None:
+        assert body_read.wait(timeout=30)
+        client.sendall(b"\r\n" * 40_000)
+        deadline = time.monotonic() + 30
+        while _unread(server_side) < 80_000 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        arrived.set()
+
+    received, closed_at_once = _serve_in_thread(monkeypatch, app, after_request=flood)
+    assert closed_at_once == [False]
+    assert received.partition(b"\r\n\r\n")[2] == BODY
 
 
 def _unread(sock: socket.socket) -> int:
