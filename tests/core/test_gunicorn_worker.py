@@ -223,10 +223,10 @@ def test_an_answer_the_client_has_not_taken_in_is_closed_gracefully(monkeypatch)
     assert received.partition(b"\r\n\r\n")[2] == big
 
 
-def test_bytes_sent_beyond_the_request_are_drained_before_the_close(monkeypatch) -> None:
-    """Bytes the client sent after its request, waiting unread when the worker closes, would
-    make the kernel reset the connection after ending it: drained first, the connection just
-    ends, and the client sees its whole answer and no error."""
+def _answer_after_extra_bytes(extra: bytes) -> tuple[Any, Any]:
+    """An application that answers ``BODY`` only once ``extra`` waits unread in the worker's
+    kernel buffer, and the client's part that sends it after gunicorn has read the request
+    (sent earlier, gunicorn's own read could take it in with the request)."""
     body_read, arrived = threading.Event(), threading.Event()
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -236,15 +236,22 @@ def test_bytes_sent_beyond_the_request_are_drained_before_the_close(monkeypatch)
         start_response("200 OK", [("Content-Length", str(len(BODY)))])
         return [BODY]
 
-    def stray_bytes(client: socket.socket, server_side: socket.socket) -> None:
-        # Sent once gunicorn has read the request, so that they stay in the kernel's buffer.
+    def send_extra(client: socket.socket, server_side: socket.socket) -> None:
         assert body_read.wait(timeout=30)
-        client.sendall(b"\r\n\r\n")
+        client.sendall(extra)
         deadline = time.monotonic() + 30
-        while _unread(server_side) < 4 and time.monotonic() < deadline:
-            time.sleep(0.001)  # until the worker's kernel holds them
+        while _unread(server_side) < len(extra) and time.monotonic() < deadline:
+            time.sleep(0.001)
         arrived.set()
 
+    return app, send_extra
+
+
+def test_bytes_sent_beyond_the_request_are_drained_before_the_close(monkeypatch) -> None:
+    """Bytes the client sent after its request, waiting unread when the worker closes, would
+    make the kernel reset the connection after ending it: drained first, the connection just
+    ends, and the client sees its whole answer and no error."""
+    app, stray_bytes = _answer_after_extra_bytes(b"\r\n\r\n")
     errors: list[int] = []
     received, closed_at_once = _serve_in_thread(
         monkeypatch,
@@ -262,23 +269,7 @@ def test_bytes_sent_beyond_the_request_are_drained_before_the_close(monkeypatch)
 def test_more_than_stray_bytes_leave_the_close_to_gunicorn(monkeypatch) -> None:
     """Beyond 64 KiB sent after the request the worker stops draining; closing then would
     reset the connection, so gunicorn's graceful close reads on."""
-    body_read, arrived = threading.Event(), threading.Event()
-
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        environ["wsgi.input"].read()
-        body_read.set()
-        assert arrived.wait(timeout=30)
-        start_response("200 OK", [("Content-Length", str(len(BODY)))])
-        return [BODY]
-
-    def flood(client: socket.socket, server_side: socket.socket) -> None:
-        assert body_read.wait(timeout=30)
-        client.sendall(b"\r\n" * 40_000)
-        deadline = time.monotonic() + 30
-        while _unread(server_side) < 80_000 and time.monotonic() < deadline:
-            time.sleep(0.001)
-        arrived.set()
-
+    app, flood = _answer_after_extra_bytes(b"\r\n" * 40_000)
     received, closed_at_once = _serve_in_thread(monkeypatch, app, after_request=flood)
     assert closed_at_once == [False]
     assert received.partition(b"\r\n\r\n")[2] == BODY
