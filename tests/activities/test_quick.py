@@ -699,16 +699,16 @@ def test_one_person_signing_up_twice_at_once_gets_one_signup(make_activity, volu
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_quick_signup_and_a_commit_that_refers_to_the_person_wait_on_nobody_in_a_ring(
-    make_activity, volunteer
+    make_activity, volunteer, monkeypatch
 ):
     """The quick sign-up locks the person, then refreshes its token's last use. Another
-    transaction holds the token's row (as a check-in refreshing it does) and then commits a row
-    that refers to the person (its foreign key takes a key-share lock on the person at commit).
-    The sign-up's lock is FOR NO KEY UPDATE, which that key-share lock does not wait for: the
-    other transaction commits, the sign-up goes on and commits too. Locked FOR UPDATE, each
-    would wait for the other until the deadlock detector cancelled one."""
+    transaction holds the token's row (as a check-in refreshing it does) and, once the person
+    is locked, commits a row that refers to the person (its foreign key takes a key-share lock
+    on the person at commit). The sign-up's lock is FOR NO KEY UPDATE, which that key-share
+    lock does not wait for: the other transaction commits, the sign-up goes on and commits too.
+    Locked FOR UPDATE, each would wait for the other until the deadlock detector cancelled one
+    (whichever statement comes first after the person is locked, the ring closes)."""
     import threading
-    import time
 
     import psycopg
 
@@ -719,7 +719,14 @@ def test_a_quick_signup_and_a_commit_that_refers_to_the_person_wait_on_nobody_in
     ApiToken.objects.filter(pk=token.pk).update(
         last_used_at=timezone.now() - dt.timedelta(minutes=10)  # its refresh is due
     )
-    params = connection.get_connection_params()
+    locked = threading.Event()
+    decide = services._quick_eligible
+
+    def between_the_statements(*args: Any) -> bool:
+        locked.set()  # the first statement holds the person's lock
+        return decide(*args)
+
+    monkeypatch.setattr(services, "_quick_eligible", between_the_statements)
     done: dict[str, Any] = {}
 
     def sign_up() -> None:
@@ -728,26 +735,17 @@ def test_a_quick_signup_and_a_commit_that_refers_to_the_person_wait_on_nobody_in
         finally:
             connection.close()
 
-    with psycopg.connect(**params) as other, psycopg.connect(**params, autocommit=True) as watch:
+    with psycopg.connect(**connection.get_connection_params()) as other:
         other.execute("UPDATE accounts_apitoken SET last_used_at = now() WHERE id = %s", [token.pk])
         thread = threading.Thread(target=sign_up)
         thread.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # until the seat statement waits (for the token's row)
-            (waiting,) = watch.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query LIKE '%WITH fine AS%'"
-            ).fetchone()
-            if waiting:
-                break
-            time.sleep(0.01)
-        assert waiting, "the sign-up never waited for the token's row"
+        assert locked.wait(timeout=30)
         other.execute(
             f"INSERT INTO core_auditevent ({AUDIT_INSERT_COLUMNS}) VALUES "  # noqa: S608 — fixed names
             "(now(), %s, NULL, 'test.refers', 'accounts.user', %s, 'ok', '{}', '')",
             [volunteer.pk, str(volunteer.pk)],
         )
-        other.commit()  # takes the key-share lock on the person: no deadlock, no wait
+        other.commit()  # the key-share lock on the person: granted beside the sign-up's lock
         thread.join(timeout=30)
     assert done["signup"] is not None and done["signup"].status == SignupStatus.CONFIRMED
     assert Signup.objects.get(shift=shift, volunteer=volunteer).status == SignupStatus.CONFIRMED

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import select
 import socket
 import struct
 import sys
 import termios
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -238,10 +238,13 @@ def _answer_after_extra_bytes(extra: bytes) -> tuple[Any, Any]:
 
     def send_extra(client: socket.socket, server_side: socket.socket) -> None:
         assert body_read.wait(timeout=30)
+        # Readable only once all of ``extra`` is in the worker's kernel buffer (the receive
+        # low-water mark), then back to the default for the worker's own reads.
+        server_side.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, len(extra))
         client.sendall(extra)
-        deadline = time.monotonic() + 30
-        while _unread(server_side) < len(extra) and time.monotonic() < deadline:
-            time.sleep(0.001)
+        readable, _, _ = select.select([server_side], [], [], 30)
+        server_side.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+        assert readable and _unread(server_side) == len(extra)
         arrived.set()
 
     return app, send_extra
@@ -328,12 +331,13 @@ def test_gunicorn_serves_the_site_with_its_own_worker(tmp_path) -> None:
     import os
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    # A socket already listening, handed to gunicorn (``fd://``): a request sent before the
+    # worker is up waits in its queue, so nothing has to wait for gunicorn to start.
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.set_inheritable(True)
+    port = listener.getsockname()[1]
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "zhiyuan.settings",
@@ -350,17 +354,17 @@ def test_gunicorn_serves_the_site_with_its_own_worker(tmp_path) -> None:
             "--config",
             "python:zhiyuan.gunicorn_conf",
             "--bind",
-            f"127.0.0.1:{port}",
+            f"fd://{listener.fileno()}",
         ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        pass_fds=(listener.fileno(),),
     )
-
     host = f"Host: 127.0.0.1:{port}\r\n".encode()
 
     def ask(head: bytes) -> bytes:
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+        with socket.create_connection(("127.0.0.1", port), timeout=90) as client:
             client.sendall(head)
             chunks = []
             while chunk := client.recv(65536):
@@ -368,19 +372,12 @@ def test_gunicorn_serves_the_site_with_its_own_worker(tmp_path) -> None:
             return b"".join(chunks)
 
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                closing = ask(b"GET /healthz HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n")
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        closing = ask(b"GET /healthz HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n")
         keeping = ask(b"GET /healthz HTTP/1.1\r\n" + host + b"\r\n")
     finally:
         server.terminate()
         log = server.communicate(timeout=30)[0].decode(errors="replace")
+        listener.close()
     assert "Using worker: zhiyuan.gunicorn_worker.SyncWorker" in log, log
     for raw in (closing, keeping):
         head, _, body = raw.partition(b"\r\n\r\n")
