@@ -92,9 +92,7 @@ def pg_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tup
     started = time.perf_counter()
     # One cursor per connection, kept: a new one per statement sets up its adapters again
     # (about 6 µs of a ledger transfer's ~110 µs of Python, measured).
-    cursor = getattr(db, "_zhiyuan_cursor", None)
-    if cursor is None or cursor.connection is not raw or cursor.closed:
-        cursor = db._zhiyuan_cursor = psycopg.Cursor(raw)
+    (cursor,) = _kept_cursors(db, raw, "_zhiyuan_cursors", 1)
     with db.wrap_database_errors:
         cursor.execute(sql, params, prepare=True)
         # Rows only if the statement returns some (asked of the result's status: building
@@ -137,7 +135,9 @@ def pg_prepared_then(
     started = time.perf_counter()
     second: tuple[str, Sequence[Any] | Mapping[str, Any]] | None = None
     second_rows: list[tuple[Any, ...]] | None = None
-    opening, first_cursor, second_cursor, closing = _kept_cursors(db, raw)
+    opening, first_cursor, second_cursor, closing = _kept_cursors(
+        db, raw, "_zhiyuan_pipeline_cursors", 4
+    )
     try:
         with db.wrap_database_errors:
             with raw.pipeline():
@@ -169,16 +169,18 @@ def pg_prepared_then(
     return first_rows, second_rows
 
 
-def _kept_cursors(db: Any, raw: Any) -> list[Any]:
-    """The four cursors ``pg_prepared_then`` sends its statements with, kept on the connection
-    as ``pg_prepared`` keeps its one: four new cursors set up their adapters four times, some
-    20 µs of a quick sign-up's client CPU. Each is executed again before its rows are read,
-    so nothing of the last exchange is ever read by the next."""
+def _kept_cursors(db: Any, raw: Any, attribute: str, count: int) -> list[Any]:
+    """``count`` cursors kept on the Django connection ``db`` under ``attribute``, made anew when
+    its psycopg connection ``raw`` was replaced. ``pg_prepared`` keeps one, ``pg_prepared_then``
+    four (four new cursors set up their adapters four times, some 40 µs of a quick sign-up's
+    client CPU). Each is executed again before its rows are read, so nothing of one call is
+    ever read by the next."""
     import psycopg
 
-    kept: list[Any] | None = getattr(db, "_zhiyuan_pipeline_cursors", None)
+    kept: list[Any] | None = getattr(db, attribute, None)
     if kept is None or any(c.connection is not raw or c.closed for c in kept):
-        kept = db._zhiyuan_pipeline_cursors = [psycopg.Cursor(raw) for _ in range(4)]
+        kept = [psycopg.Cursor(raw) for _ in range(count)]
+        setattr(db, attribute, kept)
     return kept
 
 
