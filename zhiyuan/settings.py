@@ -158,6 +158,9 @@ ZHIYUAN_SESSION_ONLY_MIDDLEWARE = [
     "zhiyuan.accounts.second_factor.AdminSecondFactorMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
+# The quick lane (zhiyuan/core/quick_lane.py): an app's check-ins and sign-ups answered before
+# URL resolving and ninja, with the same answer and headers. On unless turned off here.
+ZHIYUAN_QUICK_LANE = env_bool("ZHIYUAN_QUICK_LANE", True)
 
 ROOT_URLCONF = "zhiyuan.urls"
 WSGI_APPLICATION = "zhiyuan.wsgi.application"

@@ -46,8 +46,10 @@ def call(
     cookie: str | None = None,
     language: str | None = None,
     body: dict[str, Any] | None = None,
+    extra: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    """One request through the WSGI application, as gunicorn hands it over."""
+    """One request through the WSGI application, as gunicorn hands it over (``extra``: more
+    of the environ, such as headers)."""
     payload = json.dumps(body).encode() if body is not None else b""
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
@@ -71,6 +73,7 @@ def call(
         environ["HTTP_COOKIE"] = cookie
     if language is not None:
         environ["HTTP_ACCEPT_LANGUAGE"] = language
+    environ.update(extra or {})
     answer: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:

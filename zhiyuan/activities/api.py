@@ -25,9 +25,11 @@ from zhiyuan.activities import geo, qr, selectors, services
 from zhiyuan.activities.models import Activity, ServiceSession, Shift, Signup
 from zhiyuan.activities.team_results import member_reason, team_outcome
 from zhiyuan.activities.timebank import activity_timebank_item_set, activity_timebank_price
+from zhiyuan.core import quick_lane
 from zhiyuan.core.api import AUTH, ApiError, ErrorOut
 from zhiyuan.core.masking import mask_name
 from zhiyuan.core.permissions import require
+from zhiyuan.core.quick_lane import JSON_TYPE
 from zhiyuan.organizations.models import Organization
 from zhiyuan.organizations.services import OperationRefused, organization_require
 from zhiyuan.people.models import Skill
@@ -457,11 +459,9 @@ def _authenticate(request: HttpRequest) -> None:
     raise AuthenticationError
 
 
-def _fast_json(out: dict[str, Any], status: int) -> HttpResponse:
+def _fast_json(status: int, out: dict[str, Any]) -> HttpResponse:
     # Encoded as the router encodes its schemas (the same JSON encoder and content type).
-    return JsonResponse(
-        out, encoder=NinjaJSONEncoder, status=status, content_type="application/json; charset=utf-8"
-    )
+    return JsonResponse(out, encoder=NinjaJSONEncoder, status=status, content_type=JSON_TYPE)
 
 
 def _quick_openapi(schema: type[Schema]) -> dict[str, Any]:
@@ -471,6 +471,31 @@ def _quick_openapi(schema: type[Schema]) -> dict[str, Any]:
             "required": True,
         },
         "security": [{"TokenAuth": []}, {"SessionAuth": []}],
+    }
+
+
+@quick_lane.route("POST", r"/api/v1/activities/shifts/(?P<shift_id>[0-9]+)/signups")
+def quick_signup(request: HttpRequest, shift_id: int) -> quick_lane.Answer | None:
+    """An app's sign-up by bearer token with nothing in the way, in two statements
+    (``services.signup_create_by_token``); None when the full way must answer."""
+    token, body = _bearer(request), _json_body(request)
+    if not token or body is None or not isinstance(body.get("waitlist", True), bool):
+        return None
+    done = services.signup_create_by_token(
+        token=token, shift_id=shift_id, waitlist=body.get("waitlist", True), request=request
+    )
+    if done is None:
+        return None
+    return 201, {
+        "id": done.signup_id,
+        "shift": done.shift_id,
+        "activity": done.activity_id,
+        "activity_title": done.activity_title,
+        "starts_at": done.starts_at,
+        "ends_at": done.ends_at,
+        "status": done.status,
+        "offer_expires_at": None,
+        "late_cancel": False,
     }
 
 
@@ -486,24 +511,9 @@ def signup_create(request: HttpRequest, shift_id: int) -> Any:
     An app's sign-up by bearer token with nothing in the way is made by the quick path
     (``services.signup_create_by_token``); everything else, every refusal included, the full
     way (so the operation authenticates and reads its body itself, after the quick path)."""
-    token, body = _bearer(request), _json_body(request)
-    if token and body is not None and isinstance(body.get("waitlist", True), bool):
-        done = services.signup_create_by_token(
-            token=token, shift_id=shift_id, waitlist=body.get("waitlist", True), request=request
-        )
-        if done is not None:
-            out = {
-                "id": done.signup_id,
-                "shift": done.shift_id,
-                "activity": done.activity_id,
-                "activity_title": done.activity_title,
-                "starts_at": done.starts_at,
-                "ends_at": done.ends_at,
-                "status": done.status,
-                "offer_expires_at": None,
-                "late_cancel": False,
-            }
-            return _fast_json(out, 201)
+    quick = quick_signup(request, shift_id=shift_id)
+    if quick is not None:
+        return _fast_json(*quick)
     _authenticate(request)
     data = _parse(SignupIn, request)
     shift = _open_shift(request, shift_id)
@@ -795,7 +805,8 @@ def _check(request: HttpRequest, data: CheckIn, *, out: bool) -> Status:
     return Status(201 if result.created else 200, _session_out(result.session))
 
 
-def _fast_checkin(request: HttpRequest) -> HttpResponse | None:
+@quick_lane.route("POST", r"/api/v1/activities/checkins")
+def quick_checkin(request: HttpRequest) -> quick_lane.Answer | None:
     """A phone app's scan of a code, checked in by one statement (``checkin_scan_by_token``);
     None when that did not check in, and the full path must answer."""
     token, body = _bearer(request), _json_body(request)
@@ -810,7 +821,7 @@ def _fast_checkin(request: HttpRequest) -> HttpResponse | None:
     done = services.checkin_scan_by_token(token=token, code=body["code"], client_at=client_at)
     if done is None:
         return None
-    out = {
+    return 201 if done.created else 200, {
         "id": done.session_id,
         "shift": done.shift_id,
         "checked_in_at": done.checked_in_at,
@@ -819,7 +830,6 @@ def _fast_checkin(request: HttpRequest) -> HttpResponse | None:
         "checkout_method": done.checkout_method,
         "flags": done.flags,
     }
-    return _fast_json(out, 201 if done.created else 200)
 
 
 @router.post(
@@ -834,9 +844,9 @@ def checkin(request: HttpRequest) -> HttpResponse | Status:
     The busiest endpoint (thousands of people at one gate): an app's scan by bearer token is
     first tried in one statement; anything else, and every refusal, goes the full way (so the
     operation authenticates and reads its body itself, after the quick path)."""
-    fast = _fast_checkin(request)
-    if fast is not None:
-        return fast
+    quick = quick_checkin(request)
+    if quick is not None:
+        return _fast_json(*quick)
     _authenticate(request)
     return _check(request, _parse(CheckIn, request), out=False)
 

@@ -21,7 +21,7 @@ the audit of refusals. Its requests get an anonymous ``request.user`` until the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -30,7 +30,10 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.urls import get_resolver
 from django.utils.module_loading import import_string
+
+from zhiyuan.core.quick_lane import QuickLane
 
 API_PREFIX = "/api/"
 
@@ -55,41 +58,64 @@ def is_token_call(environ: dict[str, Any]) -> bool:
     )
 
 
+def build_chain(
+    innermost: Callable[[HttpRequest], HttpResponseBase],
+    instances: list[Any] | None = None,
+    hooks: TokenLaneHandler | None = None,
+) -> Callable[[HttpRequest], HttpResponseBase]:
+    """``token_lane_middleware()`` around ``innermost``, as Django's ``load_middleware`` builds
+    ``MIDDLEWARE`` around the view (synchronous middleware only: the site is WSGI). Each
+    middleware instance is appended to ``instances``; ``hooks``, a handler, gets their view,
+    template-response and exception methods, as Django's handler does."""
+    handler = convert_exception_to_response(innermost)
+    for path in reversed(token_lane_middleware()):
+        middleware = import_string(path)
+        if not getattr(middleware, "sync_capable", True):
+            raise ImproperlyConfigured(f"{path} cannot serve synchronous requests")
+        try:
+            instance = middleware(handler)
+        except MiddlewareNotUsed:
+            continue  # as Django: a middleware may decline at start-up
+        if instance is None:
+            raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
+        if instances is not None:
+            instances.append(instance)
+        if hooks is not None:
+            if hasattr(instance, "process_view"):
+                hooks._view_middleware.insert(0, instance.process_view)
+            if hasattr(instance, "process_template_response"):
+                hooks._template_response_middleware.append(instance.process_template_response)
+            if hasattr(instance, "process_exception"):
+                hooks._exception_middleware.append(instance.process_exception)
+        handler = convert_exception_to_response(instance)
+    return cast("Callable[[HttpRequest], HttpResponseBase]", handler)
+
+
 class TokenLaneHandler(WSGIHandler):
-    """Django's WSGI handler running ``token_lane_middleware()`` instead of ``MIDDLEWARE``."""
+    """Django's WSGI handler running ``token_lane_middleware()`` instead of ``MIDDLEWARE``,
+    with the quick lane (``zhiyuan.core.quick_lane``) asked first."""
 
     def load_middleware(self, is_async: bool = False) -> None:
-        # Django's BaseHandler.load_middleware reads settings.MIDDLEWARE by name; this is the
-        # same loop over another list, for synchronous middleware only (the site is WSGI).
         if is_async:
             raise ImproperlyConfigured("the token lane serves WSGI only")
         self._view_middleware: list[Callable[..., Any]] = []
         self._template_response_middleware: list[Callable[..., Any]] = []
         self._exception_middleware: list[Callable[..., Any]] = []
-        handler = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
-        for path in reversed(token_lane_middleware()):
-            middleware = import_string(path)
-            if not getattr(middleware, "sync_capable", True):
-                raise ImproperlyConfigured(f"{path} cannot serve synchronous requests")
-            try:
-                instance = middleware(handler)
-            except MiddlewareNotUsed:
-                continue  # as Django: a middleware may decline at start-up
-            if instance is None:
-                raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
-            if hasattr(instance, "process_view"):
-                self._view_middleware.insert(0, instance.process_view)
-            if hasattr(instance, "process_template_response"):
-                self._template_response_middleware.append(instance.process_template_response)
-            if hasattr(instance, "process_exception"):
-                self._exception_middleware.append(instance.process_exception)
-            handler = convert_exception_to_response(instance)
-        self._middleware_chain = handler
+        self._middleware_chain = build_chain(self._get_response, hooks=self)  # type: ignore[attr-defined]
+        self.quick_lane = QuickLane(token_lane_middleware(), build_chain)
+        # The quick answers are registered by the API's modules: load them now, as the first
+        # request would, so that the first quick call is answered quickly too.
+        get_resolver().url_patterns  # noqa: B018
 
     def get_response(self, request: HttpRequest) -> HttpResponseBase:
         # What AuthenticationMiddleware gives a request without a session; TokenAuth replaces
         # it with the token's user.
         request.user = AnonymousUser()
+        # A quick answer is a response to Django's WSGI handler (it sets its handler class,
+        # sends its status and headers, returns it to the server, which closes it).
+        quick = self.quick_lane.answer(request)
+        if quick is not None:
+            return quick  # type: ignore[return-value]
         return super().get_response(request)
 
 
