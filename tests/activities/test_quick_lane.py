@@ -18,7 +18,7 @@ from django.test import override_settings
 from django.urls import resolve
 
 from tests.activities.fixtures import at, first_shift, new_volunteer
-from tests.core.test_token_lane import call
+from tests.core.test_token_lane import Headers, call
 from zhiyuan.accounts.services import token_create
 from zhiyuan.activities import api, services
 from zhiyuan.activities.models import ServiceSession, Signup, SignupStatus
@@ -83,16 +83,18 @@ def without_id(content: bytes) -> dict[str, Any]:
     return body
 
 
-def same_answer(quick: tuple[int, dict[str, str], bytes], full: tuple[Any, ...]) -> None:
+def same_answer(quick: tuple[int, Headers, bytes], full: tuple[int, Headers, bytes]) -> None:
     """Two answers to two people's identical requests: equal but for the row's id (and the
-    length that the id's digits give)."""
+    length that the id's digits give); the same headers in the same order, none twice."""
     (status, headers, body), (full_status, full_headers, full_body) = quick, full
     assert status == full_status
     assert without_id(body) == without_id(full_body)
     assert headers["Content-Length"] == str(len(body))
-    assert {k: v for k, v in headers.items() if k != "Content-Length"} == {
-        k: v for k, v in full_headers.items() if k != "Content-Length"
-    }
+    assert full_headers["Content-Length"] == str(len(full_body))
+    assert [name for name, _ in headers.sent] == [name for name, _ in full_headers.sent]
+    assert [h for h in headers.sent if h[0] != "Content-Length"] == [
+        h for h in full_headers.sent if h[0] != "Content-Length"
+    ]
 
 
 @pytest.mark.parametrize("language", [None, "en", "en-US,en;q=0.9", "zh-CN,zh;q=0.9"])
@@ -121,10 +123,11 @@ def test_a_quick_checkin_is_the_full_chains_answer(
     assert ServiceSession.objects.filter(shift=gate["shift"]).count() == 2
 
 
+@pytest.mark.parametrize("language", [None, "en"])
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_quick_signup_is_the_full_chains_answer_seated_or_waitlisted(
-    make_activity: Any, community: Any, lanes: Lanes, settings: Any
+    make_activity: Any, community: Any, lanes: Lanes, settings: Any, language: str | None
 ) -> None:
     """Two seats; the lanes take turns: a seat each, then a place on the waitlist each."""
     app = SiteHandler()
@@ -133,7 +136,9 @@ def test_a_quick_signup_is_the_full_chains_answer_seated_or_waitlisted(
     answers = []
     for key, quick in zip(keys, (True, False, True, False), strict=True):
         settings.ZHIYUAN_QUICK_LANE = quick
-        answers.append(call(app, "POST", signups(shift), token=key, body={"waitlist": True}))
+        answers.append(
+            call(app, "POST", signups(shift), token=key, body={"waitlist": True}, language=language)
+        )
     quick_seated, full_seated, quick_waiting, full_waiting = answers
     assert json.loads(quick_seated[2])["status"] == SignupStatus.CONFIRMED
     assert json.loads(quick_waiting[2])["status"] == SignupStatus.WAITLISTED
@@ -264,6 +269,128 @@ def test_a_quick_answer_is_one_request_to_the_signals(gate: dict[str, Any], lane
         request_finished.disconnect(finished)
     assert seen == ["started", "finished"]
     assert lanes.answered == ["quick"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_handler_keeps_the_headers_of_each_language_path_and_script_prefix_apart(
+    gate: dict[str, Any], make_activity: Any, community: Any, lanes: Lanes, settings: Any
+) -> None:
+    """The headers kept for one kind of answer are never given to another: one handler, its
+    answers in two languages, on two paths, under a script prefix and without one."""
+    app = SiteHandler()
+    scan = {"code": gate["code"]}
+    shift = first_shift(make_activity(capacity=10))
+    joiners = [token_create(user=new_volunteer(community), name="phone")[1] for _ in range(4)]
+    cases = [
+        ("en", {}),
+        ("zh-CN", {}),
+        ("en", {"SCRIPT_NAME": "/zy"}),
+        ("zh-CN", {"SCRIPT_NAME": "/zy"}),
+    ]
+    quick, full = [], []
+    for (language, extra), checker, joiner in zip(cases, gate["keys"], joiners, strict=True):
+        settings.ZHIYUAN_QUICK_LANE = True
+        quick.append(
+            call(app, "POST", CHECKINS, token=checker, body=scan, language=language, extra=extra)
+        )
+        quick.append(
+            call(app, "POST", signups(shift), token=joiner, body={}, language=language, extra=extra)
+        )
+        settings.ZHIYUAN_QUICK_LANE = False
+        full.append(
+            call(app, "POST", CHECKINS, token=checker, body=scan, language=language, extra=extra)
+        )
+        full.append(
+            call(app, "POST", signups(shift), token=joiner, body={}, language=language, extra=extra)
+        )
+    assert lanes.answered == ["quick"] * 8
+    for mine, theirs in zip(quick, full, strict=True):
+        assert mine[0] in (200, 201)
+        assert [h for h in mine[1].sent if h[0] != "Content-Length"] == [
+            h for h in theirs[1].sent if h[0] != "Content-Length"
+        ]
+    assert [answer[1]["Content-Language"] for answer in quick[::2]] == ["en", "zh-hans"] * 2
+    # Under a script prefix an API answer is not to be cached either.
+    assert {answer[1]["Cache-Control"] for answer in quick + full} == {"no-store"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_after_the_quick_check_in_acted_leaves_one_check_in_and_an_answer(
+    gate: dict[str, Any], lanes: Lanes, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """The check-in is made, then encoding its answer fails: logged, and the full chain
+    answers with the check-in it finds (200), the request ending as any other."""
+
+    class Unencodable:
+        @staticmethod
+        def dumps(*args: Any, **kwargs: Any) -> str:
+            raise ValueError("cannot encode")
+
+    monkeypatch.setattr(quick_lane, "json", Unencodable)
+    finished: list[bool] = []
+
+    def on_finished(**kwargs: Any) -> None:
+        finished.append(True)
+
+    request_finished.connect(on_finished)
+    try:
+        with caplog.at_level(logging.ERROR, logger="zhiyuan.core.quick_lane"):
+            status, headers, body = call(
+                SiteHandler(), "POST", CHECKINS, token=gate["keys"][0], body={"code": gate["code"]}
+            )
+    finally:
+        request_finished.disconnect(on_finished)
+    assert status == 200
+    assert json.loads(body)["checkin_method"] == "qr"
+    assert headers["Cache-Control"] == "no-store"
+    assert ServiceSession.objects.filter(shift=gate["shift"]).count() == 1
+    assert finished == [True]
+    assert "quick answer failed" in caplog.text
+    assert lanes.answered == ["chain"] and lanes.service_calls == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_headers_that_cannot_be_read_leave_the_request_to_the_chain_before_anything_is_done(
+    gate: dict[str, Any], lanes: Lanes, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    def broken(self: Any, request: Any, status: int) -> Any:
+        raise RuntimeError("a chain that turned the answer into something else")
+
+    monkeypatch.setattr(quick_lane.QuickLane, "_probe", broken)
+    with caplog.at_level(logging.ERROR, logger="zhiyuan.core.quick_lane"):
+        status, _, body = call(
+            SiteHandler(), "POST", CHECKINS, token=gate["keys"][0], body={"code": gate["code"]}
+        )
+    assert status == 201 and json.loads(body)["checkin_method"] == "qr"
+    assert "no headers" in caplog.text
+    # The lane did not try the quick answer; the view did, once.
+    assert lanes.answered == ["chain"] and lanes.service_calls == 1
+    assert ServiceSession.objects.filter(shift=gate["shift"]).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_body_too_large_is_the_chains_answer_in_either_lane(
+    gate: dict[str, Any], lanes: Lanes, settings: Any, caplog: Any
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64
+    app = SiteHandler()
+    big = {"code": gate["code"], "note": "x" * 100}
+    with caplog.at_level(logging.ERROR, logger="zhiyuan.core.quick_lane"):
+        quick = call(app, "POST", CHECKINS, token="zy_not-a-token", body=big)
+    settings.ZHIYUAN_QUICK_LANE = False
+    full = call(app, "POST", CHECKINS, token="zy_not-a-token", body=big)
+    assert quick[0] == full[0] == 400
+    assert quick[1].sent == full[1].sent
+    # The same error page (its log-out form's CSRF token is masked afresh on every page).
+    token = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]+"')
+    assert token.sub(b"", quick[2]) == token.sub(b"", full[2])
+    assert not [r for r in caplog.records if r.name == "zhiyuan.core.quick_lane"]
+    assert lanes.answered == ["chain"] and lanes.service_calls == 0
+    assert not ServiceSession.objects.exists()
 
 
 def test_the_lane_is_off_when_the_token_lanes_middleware_is_not_the_one_it_knows(

@@ -37,6 +37,15 @@ SHAPING_HEADERS = (
 )
 
 
+class Headers(dict[str, str]):
+    """An answer's headers by name, and ``sent``: the list as the server was given it (order
+    and repeats included)."""
+
+    def __init__(self, sent: list[tuple[str, str]]) -> None:
+        super().__init__(sent)
+        self.sent = list(sent)
+
+
 def call(
     app: Any,
     method: str,
@@ -47,7 +56,7 @@ def call(
     language: str | None = None,
     body: dict[str, Any] | None = None,
     extra: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], bytes]:
+) -> tuple[int, Headers, bytes]:
     """One request through the WSGI application, as gunicorn hands it over (``extra``: more
     of the environ, such as headers)."""
     payload = json.dumps(body).encode() if body is not None else b""
@@ -77,7 +86,7 @@ def call(
     answer: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        answer["status"], answer["headers"] = int(status[:3]), dict(headers)
+        answer["status"], answer["headers"] = int(status[:3]), Headers(headers)
 
     # As Django's test client does: the test's own database connection (and its transaction)
     # must outlive the request, which would otherwise close it as a finished request does.

@@ -474,7 +474,9 @@ def _quick_openapi(schema: type[Schema]) -> dict[str, Any]:
     }
 
 
-@quick_lane.route("POST", r"/api/v1/activities/shifts/(?P<shift_id>[0-9]+)/signups")
+@quick_lane.route(
+    "POST", r"/api/v1/activities/shifts/(?P<shift_id>[0-9]+)/signups", statuses=(201,)
+)
 def quick_signup(request: HttpRequest, shift_id: int) -> quick_lane.Answer | None:
     """An app's sign-up by bearer token with nothing in the way, in two statements
     (``services.signup_create_by_token``); None when the full way must answer."""
@@ -805,7 +807,7 @@ def _check(request: HttpRequest, data: CheckIn, *, out: bool) -> Status:
     return Status(201 if result.created else 200, _session_out(result.session))
 
 
-@quick_lane.route("POST", r"/api/v1/activities/checkins")
+@quick_lane.route("POST", r"/api/v1/activities/checkins", statuses=(200, 201))
 def quick_checkin(request: HttpRequest) -> quick_lane.Answer | None:
     """A phone app's scan of a code, checked in by one statement (``checkin_scan_by_token``);
     None when that did not check in, and the full path must answer."""

@@ -1106,8 +1106,9 @@ def signup_create_by_token(
         audit_written(entry, entry_id, entry_xid)
         return signup_id, status
 
+    own_transaction = not connection.in_atomic_block and connection.get_autocommit()
     try:
-        if connection.in_atomic_block or not connection.get_autocommit():
+        if not own_transaction:
             # Inside a caller's transaction: the two statements in a savepoint of it.
             with transaction.atomic():
                 take_sql, take_params = take_seat(_execute_prepared(facts_sql, params))
@@ -1115,8 +1116,7 @@ def signup_create_by_token(
         else:
             # On its own: one transaction in two round trips, BEGIN travelling with the first
             # statement and COMMIT with the second (``pg_prepared_then``).
-            signup_id, status = written(pg_prepared_then(facts_sql, params, take_seat)[1])
-        row = drafted["row"]
+            taken = pg_prepared_then(facts_sql, params, take_seat)[1]
     except _NotQuick:
         return None
     except DatabaseError:
@@ -1126,6 +1126,13 @@ def signup_create_by_token(
         logger.warning("quick sign-up fell back to the full service", exc_info=True)
         drop_if_broken()
         return None
+    if own_transaction:
+        # Committed (or nothing written): the entry's bookkeeping is done after the commit,
+        # outside the handler above, whose "nothing was kept" would no longer be true.
+        if not taken:
+            return None  # nothing written: the person or the seat changed in between
+        signup_id, status = written(taken)
+    row = drafted["row"]
     return FastSignup(
         signup_id=signup_id,
         status=status,

@@ -16,6 +16,9 @@ What the token lane keeps is everything that shapes the answer: security headers
 redirect, the language from ``Accept-Language``, clickjacking and CSP headers, ``no-store``, and
 the audit of refusals. Its requests get an anonymous ``request.user`` until the API's
 ``TokenAuth`` puts the token's user there, as they would from ``AuthenticationMiddleware``.
+
+Within the token lane, the quick lane (``zhiyuan.core.quick_lane``) is asked first: the
+busiest calls of a big event, answered before URL resolving and ninja, with the same answer.
 """
 
 from __future__ import annotations

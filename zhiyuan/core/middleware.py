@@ -71,7 +71,8 @@ class NoStoreMiddleware:
         response = self.get_response(request)
         user = getattr(request, "user", None)
         authenticated = user is not None and user.is_authenticated
-        if authenticated or request.path.startswith("/api/"):
+        # The path within the site (an API answer stays uncached under a script prefix too).
+        if authenticated or request.path_info.startswith("/api/"):
             response["Cache-Control"] = "no-store"
         return response
 

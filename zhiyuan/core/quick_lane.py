@@ -27,7 +27,7 @@ That holds for the middleware this module was written against (``REVIEWED``): wh
 headers depend on nothing but the path, the status, HTTPS and the language, and whose request
 steps are ``process_request`` methods. If the token lane's middleware is ever anything else,
 the quick lane stays off and says so in the log — a new middleware is never skipped unread.
-``settings.ZHIYUAN_QUICK_LANE = False`` turns it off too. tests/core/test_quick_lane.py holds
+``settings.ZHIYUAN_QUICK_LANE = False`` turns it off too. tests/activities/test_quick_lane.py holds
 the lane to the full chain's answers, headers and refusals.
 
 A quick answer runs at most once per request: if it gives ``None`` (a refusal, anything out of
@@ -82,15 +82,20 @@ class Route:
     method: str
     pattern: re.Pattern[str]
     answer: Callable[..., Answer | None]
+    statuses: tuple[int, ...]
 
 
 _routes: list[Route] = []
 
 
-def route(method: str, pattern: str) -> Callable[[Callable[..., Answer | None]], Any]:
+def route(
+    method: str, pattern: str, statuses: tuple[int, ...]
+) -> Callable[[Callable[..., Answer | None]], Any]:
     """Register the decorated function as the quick answer to ``method`` on the paths that
     ``pattern`` (a regular expression over the whole path) matches; its named groups, digits
-    only, are passed as ints, as the operation's ``int`` path parameters are.
+    only, are passed as ints, as the operation's ``int`` path parameters are. ``statuses``:
+    the statuses it answers with (their headers are ready before it runs: nothing that could
+    fail is left for after its commit but the encoding of its body).
 
     The function is called as ``answer(request, **groups)`` and gives ``(status, body)`` or
     None. The decorator returns it wrapped by ``quick``: the operation's view calls it too (for
@@ -99,7 +104,7 @@ def route(method: str, pattern: str) -> Callable[[Callable[..., Answer | None]],
 
     def register(answer: Callable[..., Answer | None]) -> Callable[..., Answer | None]:
         once = quick(answer)
-        _routes.append(Route(method, re.compile(pattern + r"\Z"), once))
+        _routes.append(Route(method, re.compile(pattern + r"\Z"), once, statuses))
         return once
 
     return register
@@ -175,7 +180,7 @@ class QuickLane:
         self._request_steps = [
             m.process_request for m in reversed(instances) if hasattr(m, "process_request")
         ]
-        self._headers: OrderedDict[tuple[Any, ...], list[tuple[str, str]]] = OrderedDict()
+        self._headers: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
     def answer(self, request: HttpRequest) -> QuickResponse | None:
         """The quick answer to ``request``, or None for the full chain to answer it."""
@@ -184,31 +189,49 @@ class QuickLane:
         found = match(request.method or "", request.path_info)
         if found is None:
             return None
-        # What the chain does first: anything but None (a redirect), or a refusal (a host not
-        # allowed, a barred agent), is the full chain's to answer, with its logging.
+        route_, kwargs = found
+        # What the chain does before the view: anything but None (a redirect) or a refusal (a
+        # host not allowed, a barred agent, a body too large or cut short) is the full
+        # chain's to answer, with its logging. The headers of each status the answer may give
+        # are made ready too (read from the chain the first time), so that after the answer
+        # acted nothing is left that could fail but its encoding.
         try:
             for step in self._request_steps:
                 if step(request) is not None:
                     return None
+            request.body  # noqa: B018 — read now, as the view would: its errors are the chain's
         except Exception:
             return None
-        route_, kwargs = found
+        try:
+            for status in route_.statuses:
+                self._headers_for(request, status)
+        except Exception:
+            logger.exception("quick lane: no headers for %s; the full chain answers", request.path)
+            return None
         try:
             answered = route_.answer(request, **kwargs)
+            if answered is None:
+                return None
+            status, body = answered
+            # Encoded as ninja's JSON answers are (the same encoder, as JsonResponse calls it).
+            content = json.dumps(body, cls=NinjaJSONEncoder).encode()
+            before, after = self._headers_for(request, status)
         except Exception:
+            # The view then goes the full way, which is idempotent: a check-in or sign-up the
+            # quick answer made before it failed is found, not made again.
             logger.exception("quick answer failed; the full chain answers %s", request.path)
             return None
-        if answered is None:
-            return None
-        status, body = answered
-        # Encoded as ninja's JSON answers are (the same encoder, as JsonResponse calls it).
-        content = json.dumps(body, cls=NinjaJSONEncoder).encode()
-        headers = self._headers_for(request, status)
-        return QuickResponse(status, [*headers, ("Content-Length", str(len(content)))], content)
+        length = ("Content-Length", str(len(content)))
+        return QuickResponse(status, [*before, length, *after], content)
 
-    def _headers_for(self, request: HttpRequest, status: int) -> list[tuple[str, str]]:
+    def _headers_for(
+        self, request: HttpRequest, status: int
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """The headers the chain gives an answer of ``status`` to ``request``: those before
+        its ``Content-Length`` and those after (in the chain's order)."""
         key = (
             _settings_version,
+            request.path,
             request.path_info,
             status,
             request.is_secure(),
@@ -222,8 +245,10 @@ class QuickLane:
                 self._headers.popitem(last=False)
         return headers
 
-    def _probe(self, request: HttpRequest, status: int) -> list[tuple[str, str]]:
-        """The headers the chain gives an answer of ``status`` to ``request``."""
+    def _probe(
+        self, request: HttpRequest, status: int
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Read from the chain the headers it gives an answer of ``status`` to ``request``."""
         request._zhiyuan_quick_probe = status  # type: ignore[attr-defined]
         try:
             response = self._probe_chain(request)
@@ -231,7 +256,10 @@ class QuickLane:
             del request._zhiyuan_quick_probe  # type: ignore[attr-defined]
         if response.status_code != status:
             raise RuntimeError(f"the chain turned a {status} answer into {response.status_code}")
-        return [(k, v) for k, v in response.items() if k != "Content-Length"]
+        items = list(response.items())
+        names = [name for name, _ in items]
+        at = names.index("Content-Length") if "Content-Length" in names else len(items)
+        return items[:at], [item for item in items[at:] if item[0] != "Content-Length"]
 
     @staticmethod
     def _canned(request: HttpRequest) -> HttpResponseBase:
