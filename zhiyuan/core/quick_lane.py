@@ -200,11 +200,19 @@ class QuickLane:
                 if step(request) is not None:
                     return None
             request.body  # noqa: B018 — read now, as the view would: its errors are the chain's
+            # What the headers depend on but the status: the same before and after the answer.
+            kind = (
+                _settings_version,
+                request.path,
+                request.path_info,
+                request.is_secure(),
+                translation.get_language(),
+            )
         except Exception:
             return None
         try:
             for status in route_.statuses:
-                self._headers_for(request, status)
+                self._headers_for(request, kind, status)
         except Exception:
             logger.exception("quick lane: no headers for %s; the full chain answers", request.path)
             return None
@@ -215,7 +223,7 @@ class QuickLane:
             status, body = answered
             # Encoded as ninja's JSON answers are (the same encoder, as JsonResponse calls it).
             content = json.dumps(body, cls=NinjaJSONEncoder).encode()
-            before, after = self._headers_for(request, status)
+            before, after = self._headers_for(request, kind, status)
         except Exception:
             # The view then goes the full way, which is idempotent: a check-in or sign-up the
             # quick answer made before it failed is found, not made again.
@@ -225,18 +233,11 @@ class QuickLane:
         return QuickResponse(status, [*before, length, *after], content)
 
     def _headers_for(
-        self, request: HttpRequest, status: int
+        self, request: HttpRequest, kind: tuple[Any, ...], status: int
     ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        """The headers the chain gives an answer of ``status`` to ``request``: those before
-        its ``Content-Length`` and those after (in the chain's order)."""
-        key = (
-            _settings_version,
-            request.path,
-            request.path_info,
-            status,
-            request.is_secure(),
-            translation.get_language(),
-        )
+        """The headers the chain gives an answer of ``status`` to ``request`` (of ``kind``):
+        those before its ``Content-Length`` and those after (in the chain's order)."""
+        key = (kind, status)
         headers = self._headers.get(key)
         if headers is None:
             headers = self._probe(request, status)
