@@ -14,6 +14,7 @@ services below answer (docs/activities.md, "The quick paths").
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -59,7 +60,7 @@ from zhiyuan.core.audit import (
     audit_written,
     entry_mac,
 )
-from zhiyuan.core.db import drop_if_broken, pg_prepared, pg_prepared_then
+from zhiyuan.core.db import drop_if_broken, pg_prepared
 from zhiyuan.core.models import AuditResult
 from zhiyuan.core.permissions import require
 from zhiyuan.organizations.models import Membership, Organization
@@ -767,14 +768,12 @@ def _signed_up(signup: Signup, shift: Shift, actor: User, request: HttpRequest |
 
 # --- the quick path of a sign-up by an app -----------------------------------------------------
 
-# Everything ``signup_eligibility`` asks, for the holder of a bearer token, in one statement
-# that also locks the person's user row (as ``_take_seat_or_queue`` does first: their sign-ups
-# are checked for clashes one at a time). The lock is FOR NO KEY UPDATE, which waits for the
-# full path's FOR UPDATE and for another quick sign-up alike, but not for a row that merely
-# refers to the person (the key-share lock of a foreign key check, as a check-in's commit
-# takes while it holds the token's row, which the next statement refreshes). Policies of the
-# organisation and of its parents come as rows for ``safeguards.coverage.decide``, the same rule
-# the safeguards apply.
+# Everything ``signup_eligibility`` asks, for the holder of a bearer token, in one statement.
+# It takes no lock: what a person's sign-ups must not do at once (two for one shift, two seats
+# that clash) is looked for again by the function that writes, under the person's lock (see
+# ``_SIGNUP_TAKE_SQL``); everything else it reads is as unlocked as in the full service, which
+# locks only the person. Policies of the organisation and of its parents come as rows for
+# ``safeguards.coverage.decide``, the same rule the safeguards apply.
 # The last column is the id the sign-up will have (drawn from its sequence here, so that the
 # audit entry, which names it, can be written by the statement that makes the sign-up; an id
 # drawn for a sign-up that the quick path then leaves to the full service is simply not used,
@@ -789,7 +788,6 @@ WITH RECURSIVE tok AS (
           SELECT 1 FROM accounts_rolegrant g
           WHERE g.user_id = t.user_id AND g.revoked_at IS NULL AND g.role = ANY(%(roles)s)
       )
-    FOR NO KEY UPDATE OF u
 ), chain(id, parent_id) AS (
     SELECT o.id, o.parent_id FROM organizations_organization o
     JOIN activities_activity a ON a.organization_id = o.id
@@ -861,63 +859,28 @@ JOIN activities_activity a ON a.id = sh.activity_id
 LEFT JOIN people_volunteerprofile p ON p.user_id = tok.user_id
 """
 
-# Take a seat, or a place on the waitlist, under the person's lock (taken by the statement
-# before, so this one sees every sign-up of theirs that committed). The seat is taken by a
-# conditional UPDATE of the counter: PostgreSQL re-checks ``seats_taken < capacity`` on the
-# newest row version when writers collide, so the shift can never be over-booked (and the
-# check constraint backs it up). Nothing is written when the person already has a live sign-up
-# or a clashing seat, or when the shift is full and no waitlist is wanted. The audit entry of
-# the sign-up is written by the same statement, only when the sign-up is: its MAC covers the
-# status, known only here, so the entry is drafted (``audit_draft``) with the MAC of either
-# status, and the statement writes the one that holds. The token's ``last_used_at`` is refreshed
-# here too, as ``token_authenticate`` does, at most every five minutes: when it is due, another
-# request with the same token that refreshes it too waits for this commit, a few hundred
-# microseconds (the first statement's lock on the person is why that wait is never a ring).
-_SIGNUP_TAKE_SQL = f"""
-WITH fine AS (
-    SELECT NOT EXISTS (
-        SELECT 1 FROM activities_signup s
-        WHERE s.shift_id = %(shift)s AND s.volunteer_id = %(user)s AND s.status = ANY(%(live)s)
-    ) AND NOT EXISTS (
-        SELECT 1 FROM activities_signup s JOIN activities_shift o ON o.id = s.shift_id
-        WHERE s.volunteer_id = %(user)s AND s.status = ANY(%(seat_holding)s)
-          AND o.starts_at < %(ends_at)s AND o.ends_at > %(starts_at)s AND o.id <> %(shift)s
-    ) AS ok
-), seat AS (
-    UPDATE activities_shift SET seats_taken = seats_taken + 1
-    WHERE id = %(shift)s AND seats_taken < capacity AND (SELECT ok FROM fine)
-    RETURNING id
-), made AS (
-    INSERT INTO activities_signup (
-        id, shift_id, volunteer_id, status, created_at, signed_up_by_id, team_id, decided_at,
-        offer_expires_at, cancelled_at, cancel_reason, late_cancel
-    )
-    SELECT %(id)s, %(shift)s, %(user)s,
-           CASE WHEN seat.id IS NULL THEN 'waitlisted' ELSE 'confirmed' END,
-           %(now)s, %(user)s, NULL,
-           CASE WHEN seat.id IS NULL THEN NULL ELSE %(now)s::timestamptz END,
-           NULL, NULL, '', false
-    FROM fine LEFT JOIN seat ON true
-    WHERE fine.ok AND (seat.id IS NOT NULL OR %(waitlist)s)
-    RETURNING id, status
-), touch AS (
-    UPDATE accounts_apitoken SET last_used_at = %(now)s
-    WHERE id = %(token)s AND (last_used_at IS NULL OR last_used_at < %(touch_before)s)
-), audited AS (
-    INSERT INTO core_auditevent ({AUDIT_INSERT_COLUMNS})
-    SELECT %(audit_at)s::timestamptz, %(user)s, %(audit_ip)s::inet, %(audit_action)s,
-           %(audit_type)s, made.id::text, %(audit_result)s,
-           jsonb_build_object('shift', %(shift)s, 'status', made.status),
-           CASE made.status WHEN 'confirmed' THEN %(confirmed_mac)s ELSE %(waitlisted_mac)s END
-    FROM made
-    RETURNING id, xid
+# Take a seat, or a place on the waitlist: the function ``activities_signup_take`` (migration
+# activities 0005) locks the person, looks again for a live sign-up of theirs for the shift or
+# a clashing seat (on what committed up to its lock: each statement of a function takes a fresh
+# snapshot), takes a seat by a conditional UPDATE of the counter (PostgreSQL re-checks
+# ``seats_taken < capacity`` on the newest row version when writers collide, so the shift is
+# never over-booked; the check constraint backs it up), writes the sign-up, refreshes the
+# token's last use at most every five minutes, as ``token_authenticate`` does, and writes the
+# audit entry. Its MAC covers the status, known only there, so the entry is drafted
+# (``audit_draft``) with the MAC of either status, and the function writes the one that holds.
+# Nothing is written when the person already has a live sign-up or a clashing seat, or when
+# the shift is full and no waitlist is wanted. Called on its own, it is one transaction.
+_SIGNUP_TAKE_SQL = """
+SELECT signup_id, signup_status, entry_id, entry_xid FROM activities_signup_take(
+    %(shift)s, %(user)s, %(id)s, %(now)s, %(waitlist)s, %(token)s, %(touch_before)s,
+    %(audit_at)s, %(audit_ip)s, %(audit_action)s, %(audit_type)s, %(audit_result)s,
+    %(confirmed_mac)s, %(waitlisted_mac)s
 )
-SELECT made.id, made.status, audited.id, audited.xid FROM made, audited
-"""  # noqa: S608 — fixed column names, placeholders only
-# The audit entry's columns, in the order the statement above gives them.
+"""
+# The audit entry's columns, in the order the function writes them.
 assert AUDIT_INSERT_COLUMNS == (
     "at, actor_id, ip, action, object_type, object_id, result, detail, mac"
-), "core_auditevent's columns changed: update _SIGNUP_TAKE_SQL"
+), "core_auditevent's columns changed: replace activities_signup_take by a migration"
 
 
 @functools.cache
@@ -1031,9 +994,10 @@ def signup_create_by_token(
     """Sign the holder of an API token up for a shift in two statements (PostgreSQL).
 
     The quick path of ``signup_create`` for a phone app, when nothing stands in the way: one
-    statement authenticates the token, locks the person and reads every fact eligibility
-    needs; one takes a seat (or a place on the waitlist) with a conditional UPDATE of the
-    seat counter and inserts the sign-up and its audit entry. ``None`` means nothing was
+    statement authenticates the token and reads every fact eligibility needs; one (the
+    function ``activities_signup_take``) locks the person, looks again for a sign-up in the
+    way, takes a seat (or a place on the waitlist) with a conditional UPDATE of the seat
+    counter and inserts the sign-up and its audit entry. ``None`` means nothing was
     done — a reason to refuse, a sign-up already there, manual approval, a members-only
     policy, another database: the caller then runs ``signup_create``, which gives every reason
     in the person's language, audits the refusal or returns the existing sign-up.
@@ -1055,8 +1019,9 @@ def signup_create_by_token(
     facts_sql = _with_fixed_lists(_SIGNUP_FACTS_SQL)
     drafted: dict[str, Any] = {}
 
-    def take_seat(rows: list[tuple[Any, ...]]) -> tuple[str, dict[str, Any]]:
-        """The second statement, when the facts the first read leave no reason to refuse."""
+    def take_seat(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+        """The second statement's parameters, when the facts the first read leave no reason
+        to refuse."""
         if not rows:
             raise _NotQuick
         row = rows[0]
@@ -1077,15 +1042,14 @@ def signup_create_by_token(
         entry.detail = {"shift": shift_id, "status": SignupStatus.WAITLISTED}
         macs[SignupStatus.WAITLISTED] = entry_mac(entry)
         drafted.update(row=row, entry=entry, macs=macs)
-        return _with_fixed_lists(_SIGNUP_TAKE_SQL), {
-            **params,
-            "id": signup_id,
+        return {
+            "shift": shift_id,
             "user": user_id,
+            "id": signup_id,
+            "now": now,
+            "waitlist": waitlist,
             "token": row[1],
             "touch_before": now - TOKEN_TOUCH_EVERY,
-            "starts_at": row[3],
-            "ends_at": row[4],
-            "waitlist": waitlist,
             "audit_at": entry.at,
             "audit_ip": entry.ip,
             "audit_action": entry.action,
@@ -1095,7 +1059,7 @@ def signup_create_by_token(
             "waitlisted_mac": macs[SignupStatus.WAITLISTED],
         }
 
-    def written(taken: list[tuple[Any, ...]] | None) -> tuple[int, str]:
+    def written(taken: list[tuple[Any, ...]]) -> tuple[int, str]:
         """The sign-up the second statement made, its audit entry completed."""
         if not taken:
             raise _NotQuick  # nothing written: the person or the seat changed in between
@@ -1106,17 +1070,16 @@ def signup_create_by_token(
         audit_written(entry, entry_id, entry_xid)
         return signup_id, status
 
+    # On its own (autocommit), each statement is its own transaction: the facts are read, and
+    # the function writes everything or nothing. Inside a caller's transaction, both run in a
+    # savepoint of it, and the person's lock is held until the caller commits.
     own_transaction = not connection.in_atomic_block and connection.get_autocommit()
     try:
-        if not own_transaction:
-            # Inside a caller's transaction: the two statements in a savepoint of it.
-            with transaction.atomic():
-                take_sql, take_params = take_seat(_execute_prepared(facts_sql, params))
-                signup_id, status = written(_execute_prepared(take_sql, take_params))
-        else:
-            # On its own: one transaction in two round trips, BEGIN travelling with the first
-            # statement and COMMIT with the second (``pg_prepared_then``).
-            taken = pg_prepared_then(facts_sql, params, take_seat)[1]
+        with contextlib.nullcontext() if own_transaction else transaction.atomic():
+            take_params = take_seat(_execute_prepared(facts_sql, params))
+            taken = _execute_prepared(_SIGNUP_TAKE_SQL, take_params)
+            if not own_transaction:
+                signup_id, status = written(taken)
     except _NotQuick:
         return None
     except DatabaseError:

@@ -4,7 +4,7 @@ prepared statements for the few hot paths."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -105,76 +105,11 @@ def pg_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tup
     return rows
 
 
-def pg_prepared_then(
-    first_sql: str,
-    first_params: Sequence[Any] | Mapping[str, Any],
-    then: Callable[[list[tuple[Any, ...]]], tuple[str, Sequence[Any] | Mapping[str, Any]] | None],
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]] | None]:
-    """Two hot statements in one transaction, in two round trips (PostgreSQL, in autocommit
-    outside any transaction): the first one's rows; ``then(rows)`` gives the second statement
-    and its parameters, or None for none; the second's rows (None when there was none).
-
-    For a quick path that reads and locks (the first statement), decides in Python, and writes
-    (the second): sent one by one, ``BEGIN``, the two statements and ``COMMIT`` are four round
-    trips. Here they go in psycopg's pipeline mode: ``BEGIN`` and the first statement with a
-    flush request, whose rows are awaited (the transaction stays open, its locks held); then
-    the second statement and ``COMMIT`` with the Sync, and every result is checked before this
-    returns — the commit's too (a deferred constraint may refuse it). When ``then`` gives no
-    statement or raises, ``ROLLBACK`` goes with the Sync instead; when a statement fails, the
-    rest is skipped and the transaction rolled back. Either way the connection is left idle
-    (or, when the server went away, closed, so that Django opens a new one). Both statements
-    are prepared once per connection, as in ``pg_prepared``; errors come out as Django's. The
-    query log gets both statements, each with the time of the whole exchange.
-    """
-    import psycopg
-    from django.db import connection
-
-    if connection.in_atomic_block or not connection.get_autocommit():
-        raise RuntimeError("pg_prepared_then runs its own transaction: not inside another")
-    db, raw = _preparing_connection()
-    started = time.perf_counter()
-    second: tuple[str, Sequence[Any] | Mapping[str, Any]] | None = None
-    second_rows: list[tuple[Any, ...]] | None = None
-    opening, first_cursor, second_cursor, closing = _kept_cursors(
-        db, raw, "_zhiyuan_pipeline_cursors", 4
-    )
-    try:
-        with db.wrap_database_errors:
-            with raw.pipeline():
-                opening.execute("BEGIN")
-                first_cursor.execute(first_sql, first_params, prepare=True)
-                try:
-                    first_rows = first_cursor.fetchall()  # a flush request, not a Sync
-                    second = then(first_rows)
-                except BaseException:
-                    closing.execute("ROLLBACK")  # skipped by the server if a statement failed
-                    raise
-                if second is None:
-                    closing.execute("ROLLBACK")
-                else:
-                    second_cursor.execute(second[0], second[1], prepare=True)
-                    closing.execute("COMMIT")
-            # Leaving the pipeline sent the Sync and checked every result, COMMIT's included.
-            if second is not None:
-                result = second_cursor.pgresult
-                returned = result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
-                second_rows = second_cursor.fetchall() if returned else []
-    finally:
-        _leave_idle(db, raw)
-    if db.queries_logged:
-        took = f"{time.perf_counter() - started:.3f}"
-        db.queries_log.append({"sql": first_sql, "time": took})
-        if second is not None:
-            db.queries_log.append({"sql": second[0], "time": took})
-    return first_rows, second_rows
-
-
 def _kept_cursors(db: Any, raw: Any, attribute: str, count: int) -> list[Any]:
     """``count`` cursors kept on the Django connection ``db`` under ``attribute``, made anew when
-    its psycopg connection ``raw`` was replaced. ``pg_prepared`` keeps one, ``pg_prepared_then``
-    four (four new cursors set up their adapters four times, some 40 µs of a quick sign-up's
-    client CPU). Each is executed again before its rows are read, so nothing of one call is
-    ever read by the next."""
+    its psycopg connection ``raw`` was replaced (``pg_prepared`` keeps one: a new cursor per
+    statement sets up its adapters again). Each is executed again before its rows are read, so
+    nothing of one call is ever read by the next."""
     import psycopg
 
     kept: list[Any] | None = getattr(db, attribute, None)
@@ -182,21 +117,6 @@ def _kept_cursors(db: Any, raw: Any, attribute: str, count: int) -> list[Any]:
         kept = [psycopg.Cursor(raw) for _ in range(count)]
         setattr(db, attribute, kept)
     return kept
-
-
-def _leave_idle(db: Any, raw: Any) -> None:
-    """After ``pg_prepared_then``: a connection the server dropped is closed for Django to
-    replace; a transaction a failed statement left open (its ROLLBACK skipped) is ended."""
-    import psycopg
-
-    if raw.closed:
-        db.close()
-        return
-    if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        try:
-            raw.execute("ROLLBACK")
-        except psycopg.Error:
-            db.close()
 
 
 def drop_if_broken() -> None:
