@@ -421,6 +421,13 @@ def test_a_quick_signup_joins_the_waitlist_when_full(client, make_activity, comm
     assert paths.acted == [quick_acts(), False]
     shift.refresh_from_db()
     assert shift.seats_taken == 1
+    # Each waiting sign-up's audit entry names its status, and its MAC holds.
+    for response in (waiting, full_waiting):
+        entry = AuditEvent.objects.get(
+            action=ActivityAudit.SIGNED_UP, object_id=str(response.json()["id"])
+        )
+        assert entry.detail == {"shift": shift.pk, "status": SignupStatus.WAITLISTED}
+        assert entry.mac == entry_mac(entry)
 
 
 SIGNUP_CASES = [
@@ -710,27 +717,36 @@ def waiting_on_a_lock(pid: int) -> None:
     raise AssertionError(f"backend {pid} never waited for a lock")
 
 
-def quick_signup_in_a_thread(key: str, shift: Shift, done: dict[str, Any]) -> Any:
-    """A quick sign-up on its own connection, in a thread; its backend's pid in ``done``."""
+def call_in_a_thread(work: Any, done: dict[str, Any]) -> Any:
+    """``work()`` on its own connection, in a thread: its backend's pid and its result (or the
+    exception it raised) appended to ``done["pids"]`` and ``done["results"]``."""
     import threading
 
     started = threading.Event()
 
-    def sign_up() -> None:
+    def run() -> None:
         try:
             connection.ensure_connection()
             done.setdefault("pids", []).append(connection.connection.info.backend_pid)
             started.set()
-            done.setdefault("results", []).append(
-                services.signup_create_by_token(token=key, shift_id=shift.pk)
-            )
+            try:
+                result = work()
+            except Exception as exc:  # kept for the test to look at
+                result = exc
+            done.setdefault("results", []).append(result)
         finally:
             connection.close()
 
-    thread = threading.Thread(target=sign_up)
+    thread = threading.Thread(target=run)
     thread.start()
     assert started.wait(timeout=30)
     return thread
+
+
+def quick_signup_in_a_thread(key: str, shift: Shift, done: dict[str, Any]) -> Any:
+    return call_in_a_thread(
+        lambda: services.signup_create_by_token(token=key, shift_id=shift.pk), done
+    )
 
 
 @pytest.mark.postgres
@@ -809,6 +825,125 @@ def test_two_quick_signups_for_clashing_shifts_at_once_take_one_seat(make_activi
     with pytest.raises(services.SignupRefused) as refused:
         services.signup_create(shift=late, volunteer=volunteer)
     assert [r.code for r in refused.value.reasons] == ["clash"]
+
+
+def cancelling_uncommitted(other: Any, activity: Activity) -> None:
+    """What ``activity_cancel`` does, on the connection ``other``, not yet committed: the
+    activity locked, its live sign-ups cancelled, its seats freed, its status cancelled."""
+    other.execute("SELECT 1 FROM activities_activity WHERE id = %s FOR UPDATE", [activity.pk])
+    other.execute(
+        "UPDATE activities_signup s SET status = 'cancelled', cancelled_at = now(), "
+        "cancel_reason = 'storm' FROM activities_shift sh WHERE sh.id = s.shift_id "
+        "AND sh.activity_id = %s AND s.status = ANY(%s)",
+        [activity.pk, [str(status) for status in services.LIVE]],
+    )
+    other.execute(
+        "UPDATE activities_shift SET seats_taken = 0 WHERE activity_id = %s", [activity.pk]
+    )
+    other.execute(
+        "UPDATE activities_activity SET status = 'cancelled', cancelled_at = now() WHERE id = %s",
+        [activity.pk],
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["quick", "full"])
+def test_a_signup_waiting_for_a_cancelling_in_progress_finds_the_activity_closed(
+    make_activity, volunteer, path
+):
+    """The activity is being cancelled (its lock held, its sign-ups cancelled, not yet
+    committed) when a sign-up comes: the sign-up waits for it, then finds the activity no
+    longer open, and writes nothing; the full service names the reason."""
+    import psycopg
+
+    activity = make_activity(capacity=10)
+    shift = first_shift(activity)
+    _, key = token_create(user=volunteer, name="phone")
+    done: dict[str, Any] = {}
+
+    def sign_up() -> Any:
+        if path == "quick":
+            return services.signup_create_by_token(token=key, shift_id=shift.pk)
+        try:
+            return services.signup_create(shift=Shift.objects.get(pk=shift.pk), volunteer=volunteer)
+        except services.SignupRefused as refused:
+            return [r.code for r in refused.reasons]
+
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        cancelling_uncommitted(other, activity)
+        thread = call_in_a_thread(sign_up, done)
+        waiting_on_a_lock(done["pids"][0])
+        other.commit()
+        thread.join(timeout=30)
+    (result,) = done["results"]
+    assert result == (None if path == "quick" else ["closed"]), result
+    assert not Signup.objects.filter(shift=shift).exists()
+    shift.refresh_from_db()
+    assert shift.seats_taken == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_waits_for_a_signup_in_progress_and_cancels_it_too(
+    make_activity, volunteer, organiser
+):
+    """A sign-up holds the activity's share lock (as ``_activity_open_locked`` and the quick
+    sign-up's function take it) and has written its seat, not yet committed: cancelling the
+    activity waits for it, and then cancels that sign-up with the others."""
+    import psycopg
+
+    activity = make_activity(capacity=10)
+    shift = first_shift(activity)
+    done: dict[str, Any] = {}
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        other.execute("SELECT 1 FROM activities_activity WHERE id = %s FOR SHARE", [activity.pk])
+        other.execute("UPDATE activities_shift SET seats_taken = 1 WHERE id = %s", [shift.pk])
+        other.execute(
+            "INSERT INTO activities_signup (shift_id, volunteer_id, status, created_at, "
+            "signed_up_by_id, cancel_reason, late_cancel) "
+            "VALUES (%s, %s, 'confirmed', now(), %s, '', false)",
+            [shift.pk, volunteer.pk, volunteer.pk],
+        )
+        thread = call_in_a_thread(
+            lambda: services.activity_cancel(
+                activity=Activity.objects.get(pk=activity.pk), actor=organiser, reason="storm"
+            ),
+            done,
+        )
+        waiting_on_a_lock(done["pids"][0])
+        other.commit()
+        thread.join(timeout=30)
+    assert Signup.objects.get(shift=shift).status == SignupStatus.CANCELLED
+    shift.refresh_from_db()
+    assert shift.seats_taken == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_quick_signup_waiting_for_an_account_being_closed_writes_nothing(
+    make_activity, volunteer
+):
+    """The account is being closed (locked, made inactive, its tokens deleted, not yet
+    committed) when its phone signs up: the sign-up waits for the person's lock, then finds
+    the account closed, and writes nothing."""
+    import psycopg
+
+    shift = first_shift(make_activity(capacity=10))
+    _, key = token_create(user=volunteer, name="phone")
+    done: dict[str, Any] = {}
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        other.execute("SELECT 1 FROM accounts_user WHERE id = %s FOR UPDATE", [volunteer.pk])
+        other.execute("UPDATE accounts_user SET is_active = false WHERE id = %s", [volunteer.pk])
+        other.execute("DELETE FROM accounts_apitoken WHERE user_id = %s", [volunteer.pk])
+        thread = quick_signup_in_a_thread(key, shift, done)
+        waiting_on_a_lock(done["pids"][0])
+        other.commit()
+        thread.join(timeout=30)
+    assert done["results"] == [None]
+    assert not Signup.objects.filter(shift=shift).exists()
+    shift.refresh_from_db()
+    assert shift.seats_taken == 0
 
 
 @pytest.mark.postgres
@@ -898,6 +1033,7 @@ def test_the_take_function_knows_the_statuses_the_code_knows():
         return ", ".join(f"'{s}'" for s in statuses)
 
     assert lists == [listed(LIVE), listed(SEAT_HOLDING)]
+    assert re.findall(r"a\.status = '(\w+)'", body) == [ActivityStatus.PUBLISHED]
 
 
 @pytest.mark.postgres

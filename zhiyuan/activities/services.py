@@ -666,14 +666,38 @@ def _refuse_signup(
 # --- sign-up and the waitlist -----------------------------------------------------------------
 
 
+def _activity_open_locked(shift: Shift) -> bool:
+    """Whether the shift's activity is still open for sign-up and the shift not begun, the
+    activity share-locked (PostgreSQL) until the caller's commit: cancelling it (which locks it
+    FOR UPDATE) waits for this sign-up and then cancels it too; a cancelling in progress is
+    waited for, and the activity then found closed. (SQLite runs one writer at a time.) The
+    quick sign-up's function takes the same lock."""
+    from django.db import connection
+
+    lock = " FOR SHARE OF a" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM activities_shift sh JOIN activities_activity a "  # noqa: S608 — fixed
+            "ON a.id = sh.activity_id WHERE sh.id = %s AND a.status = %s AND sh.starts_at > %s"
+            + lock,
+            [shift.pk, ActivityStatus.PUBLISHED, timezone.now()],
+        )
+        return cursor.fetchone() is not None
+
+
 def _take_seat_or_queue(
     shift: Shift, volunteer: User, actor: User, *, waitlist: bool, team: Organization | None
 ) -> Signup | None:
-    """Inside the caller's transaction: lock the person, then the shift, and take a seat,
-    a place on the waitlist, or nothing (full and no waitlist wanted). A retried sign-up
-    finds the first one."""
-    # Row lock on the person: their sign-ups are checked for time clashes one at a time.
-    User.objects.select_for_update().filter(pk=volunteer.pk).first()
+    """Inside the caller's transaction: lock the person, share-lock the activity, lock the
+    shift, and take a seat, a place on the waitlist, or nothing (full and no waitlist wanted;
+    or lost a race: the account closed, the activity no longer open, a clash). A retried
+    sign-up finds the first one."""
+    # Row lock on the person: their sign-ups are checked for time clashes one at a time. An
+    # account closed meanwhile (``person_erase`` locks it too) is found closed once locked.
+    if User.objects.select_for_update().filter(pk=volunteer.pk, is_active=True).first() is None:
+        return None
+    if not _activity_open_locked(shift):
+        return None
     existing = Signup.objects.filter(shift=shift, volunteer=volunteer, status__in=LIVE).first()
     if existing is not None:
         return existing
@@ -739,7 +763,10 @@ def signup_create(
         if signup is not None:
             _signed_up(signup, shift, actor, request)
     if signup is None:
-        # Lost a race while checking: a clash appeared, or the last seat went.
+        # Lost a race while checking: a clash appeared, the last seat went, the activity was
+        # cancelled or the account closed. The reasons as they stand now (the shift and its
+        # activity read again).
+        shift = Shift.objects.select_related("activity").get(pk=shift.pk)
         reasons = signup_eligibility(shift=shift, volunteer=volunteer) or [
             Reason("full", _("This shift is full."))
         ]
@@ -1149,6 +1176,11 @@ def signup_group(
                 results.append(GroupResult(person, None, reasons))
                 continue
             signup = _take_seat_or_queue(shift, person, actor, waitlist=True, team=team)
+            if signup is None:
+                # Lost a race while taking the seat (a clash, the activity cancelled, the
+                # account closed): the reasons as they stand now.
+                now_shift = Shift.objects.select_related("activity").get(pk=shift.pk)
+                reasons = signup_eligibility(shift=now_shift, volunteer=person)
             results.append(GroupResult(person, signup, [] if signup else reasons))
         audit_record(
             action=A.GROUP_SIGNUP,

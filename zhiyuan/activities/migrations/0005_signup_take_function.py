@@ -2,9 +2,9 @@
 sign-up throughput).
 
 A phone app's sign-up by token reads every fact its eligibility needs in one statement and,
-when nothing stands in the way, calls this function in a second: it locks the person, looks
-again (on what committed up to that moment) for a live sign-up of theirs for the shift or a
-clashing seat, takes a seat with a conditional UPDATE of the seat counter (or a place on the
+when nothing stands in the way, calls this function in a second: it locks the person (still
+active), share-locks the activity (still open for sign-up), looks again (on what committed up
+to that moment) for a live sign-up of theirs for the shift or a clashing seat, takes a seat with a conditional UPDATE of the seat counter (or a place on the
 waitlist), writes the sign-up, refreshes the token's last use at most every five minutes and
 writes the audit entry, whose MAC the caller drafted for either status. Each statement of a
 PL/pgSQL function takes a fresh snapshot: that is why this is a function and not one statement
@@ -12,8 +12,8 @@ PL/pgSQL function takes a fresh snapshot: that is why this is a function and not
 before it began). Called on its own, the function is one transaction: nothing of it is kept
 unless all of it is.
 
-The statuses are written in as literals: ``LIVE`` and ``SEAT_HOLDING`` of
-``activities.models``, checked against the function's text by
+The statuses are written in as literals: ``LIVE``, ``SEAT_HOLDING`` and the published status
+of ``activities.models``, checked against the function's text by
 tests/activities/test_quick.py (a change of either needs a migration replacing the function).
 SQLite has no such function: the quick sign-up is PostgreSQL's only.
 """
@@ -36,8 +36,18 @@ DECLARE
 BEGIN
     -- The person's lock, as the full service takes it (FOR UPDATE there, which waits for this
     -- one): one sign-up of a person at a time. FOR NO KEY UPDATE, so that a transaction that
-    -- commits a row referring to the person (a key-share lock) never waits for it.
-    PERFORM 1 FROM accounts_user WHERE id = p_user FOR NO KEY UPDATE;
+    -- commits a row referring to the person (a key-share lock) never waits for it. An account
+    -- closed meanwhile (``person_erase`` locks it too) is found closed once the lock is had.
+    PERFORM 1 FROM accounts_user WHERE id = p_user AND is_active FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- The activity, share-locked while it is still open for sign-up and the shift not begun:
+    -- cancelling it (FOR UPDATE) waits for this sign-up, and finds it among those to cancel;
+    -- a cancelling in progress is waited for, and the activity then found no longer open.
+    PERFORM 1 FROM activities_shift sh JOIN activities_activity a ON a.id = sh.activity_id
+        WHERE sh.id = p_shift AND a.status = 'published' AND sh.starts_at > p_now
+        FOR SHARE OF a;
     IF NOT FOUND THEN
         RETURN;
     END IF;
