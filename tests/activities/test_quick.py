@@ -749,6 +749,21 @@ def quick_signup_in_a_thread(key: str, shift: Shift, done: dict[str, Any]) -> An
     )
 
 
+def once_it_waits(other: Any, work: Any, done: dict[str, Any]) -> None:
+    """``work`` in a thread while ``other`` holds its locks; ``other`` commits once the thread
+    waits for one of them; then the thread is waited for."""
+    thread = call_in_a_thread(work, done)
+    waiting_on_a_lock(done["pids"][-1])
+    other.commit()
+    thread.join(timeout=30)
+
+
+def nothing_signed_up(shift: Shift) -> None:
+    assert not Signup.objects.filter(shift=shift).exists()
+    shift.refresh_from_db()
+    assert shift.seats_taken == 0
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_quick_signup_and_a_commit_that_refers_to_the_person_wait_on_nobody_in_a_ring(
@@ -872,15 +887,10 @@ def test_a_signup_waiting_for_a_cancelling_in_progress_finds_the_activity_closed
 
     with psycopg.connect(**connection.get_connection_params()) as other:
         cancelling_uncommitted(other, activity)
-        thread = call_in_a_thread(sign_up, done)
-        waiting_on_a_lock(done["pids"][0])
-        other.commit()
-        thread.join(timeout=30)
+        once_it_waits(other, sign_up, done)
     (result,) = done["results"]
     assert result == (None if path == "quick" else ["closed"]), result
-    assert not Signup.objects.filter(shift=shift).exists()
-    shift.refresh_from_db()
-    assert shift.seats_taken == 0
+    nothing_signed_up(shift)
 
 
 @pytest.mark.postgres
@@ -905,15 +915,13 @@ def test_cancelling_waits_for_a_signup_in_progress_and_cancels_it_too(
             "VALUES (%s, %s, 'confirmed', now(), %s, '', false)",
             [shift.pk, volunteer.pk, volunteer.pk],
         )
-        thread = call_in_a_thread(
+        once_it_waits(
+            other,
             lambda: services.activity_cancel(
                 activity=Activity.objects.get(pk=activity.pk), actor=organiser, reason="storm"
             ),
             done,
         )
-        waiting_on_a_lock(done["pids"][0])
-        other.commit()
-        thread.join(timeout=30)
     assert Signup.objects.get(shift=shift).status == SignupStatus.CANCELLED
     shift.refresh_from_db()
     assert shift.seats_taken == 0
@@ -936,14 +944,11 @@ def test_a_quick_signup_waiting_for_an_account_being_closed_writes_nothing(
         other.execute("SELECT 1 FROM accounts_user WHERE id = %s FOR UPDATE", [volunteer.pk])
         other.execute("UPDATE accounts_user SET is_active = false WHERE id = %s", [volunteer.pk])
         other.execute("DELETE FROM accounts_apitoken WHERE user_id = %s", [volunteer.pk])
-        thread = quick_signup_in_a_thread(key, shift, done)
-        waiting_on_a_lock(done["pids"][0])
-        other.commit()
-        thread.join(timeout=30)
+        once_it_waits(
+            other, lambda: services.signup_create_by_token(token=key, shift_id=shift.pk), done
+        )
     assert done["results"] == [None]
-    assert not Signup.objects.filter(shift=shift).exists()
-    shift.refresh_from_db()
-    assert shift.seats_taken == 0
+    nothing_signed_up(shift)
 
 
 @pytest.mark.postgres
