@@ -118,3 +118,41 @@ def test_parallel_writers_on_sqlite_queue_instead_of_failing(tmp_path: Path) -> 
     assert report["signups"] == 30
     assert report["audit_signups"] == 30  # every row has its audit entry, no orphans
     assert report["journal_mode"] == "wal"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_freed_seat_passes_over_a_person_whose_clashing_signup_is_being_written(
+    make_activity, community
+):
+    """A seat frees while the first person on the waitlist is being signed up for a shift at
+    the same hours elsewhere (their lock held, the seat written, not yet committed): the seat
+    is offered to the next person, and the first stays on the list, never holding two seats
+    at once."""
+    import psycopg
+
+    shift = first_shift(make_activity(capacity=1))
+    elsewhere = first_shift(make_activity(capacity=10))  # the same hours
+    holder, first, second = (new_volunteer(community) for _ in range(3))
+    holding = services.signup_create(shift=shift, volunteer=holder)
+    first_waiting = services.signup_create(shift=shift, volunteer=first)
+    second_waiting = services.signup_create(shift=shift, volunteer=second)
+    assert first_waiting.status == second_waiting.status == SignupStatus.WAITLISTED
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        # As the quick sign-up's function locks the person (a lock that foreign-key checks of
+        # rows referring to them, such as the offer's notification, do not wait for).
+        other.execute("SELECT 1 FROM accounts_user WHERE id = %s FOR NO KEY UPDATE", [first.pk])
+        other.execute(
+            "INSERT INTO activities_signup (shift_id, volunteer_id, status, created_at, "
+            "signed_up_by_id, cancel_reason, late_cancel) "
+            "VALUES (%s, %s, 'confirmed', now(), %s, '', false)",
+            [elsewhere.pk, first.pk, first.pk],
+        )
+        services.signup_cancel(signup=holding, actor=holder, reason="家里有事")
+        other.commit()
+    first_waiting.refresh_from_db()
+    second_waiting.refresh_from_db()
+    assert first_waiting.status == SignupStatus.WAITLISTED
+    assert second_waiting.status == SignupStatus.OFFERED
+    seats = Signup.objects.filter(volunteer=first, status__in=services.SEAT_HOLDING)
+    assert list(seats.values_list("shift_id", flat=True)) == [elsewhere.pk]

@@ -1228,6 +1228,16 @@ def signup_offer_next(*, shift: Shift, now: dt.datetime | None = None) -> list[S
     ).select_related("volunteer"):
         if len(offered) >= free:
             break
+        # The person's lock, as every sign-up of theirs takes it, so that a seat of theirs
+        # written meanwhile elsewhere (a clash) is seen below; not waited for: a person being
+        # signed up somewhere right now is passed over this time and stays on the list.
+        if (
+            User.objects.select_for_update(skip_locked=True, no_key=True)
+            .filter(pk=candidate.volunteer_id)
+            .first()
+            is None
+        ):
+            continue
         reasons = _blocking(signup_eligibility(shift=locked, volunteer=candidate.volunteer))
         if [r for r in reasons if r.code != "already"]:
             continue  # not eligible now (an expired qualification, a clash): skipped, kept
