@@ -796,10 +796,11 @@ def _signed_up(signup: Signup, shift: Shift, actor: User, request: HttpRequest |
 # --- the quick path of a sign-up by an app -----------------------------------------------------
 
 # Everything ``signup_eligibility`` asks, for the holder of a bearer token, in one statement.
-# It takes no lock: what a person's sign-ups must not do at once (two for one shift, two seats
-# that clash) is looked for again by the function that writes, under the person's lock (see
-# ``_SIGNUP_TAKE_SQL``); everything else it reads is as unlocked as in the full service, which
-# locks only the person. Policies of the organisation and of its parents come as rows for
+# It takes no lock: what must not change under a sign-up (the account closed, the activity no
+# longer open, two sign-ups of a person for one shift, two seats that clash) is looked at again
+# by the function that writes, under the locks the full service takes too (see
+# ``_SIGNUP_TAKE_SQL``); the rest (sanctions, qualifications, insurance) is read unlocked by
+# the full service as well. Policies of the organisation and of its parents come as rows for
 # ``safeguards.coverage.decide``, the same rule the safeguards apply.
 # The last column is the id the sign-up will have (drawn from its sequence here, so that the
 # audit entry, which names it, can be written by the statement that makes the sign-up; an id
@@ -887,11 +888,12 @@ LEFT JOIN people_volunteerprofile p ON p.user_id = tok.user_id
 """
 
 # Take a seat, or a place on the waitlist: the function ``activities_signup_take`` (migration
-# activities 0005) locks the person, looks again for a live sign-up of theirs for the shift or
-# a clashing seat (on what committed up to its lock: each statement of a function takes a fresh
-# snapshot), takes a seat by a conditional UPDATE of the counter (PostgreSQL re-checks
-# ``seats_taken < capacity`` on the newest row version when writers collide, so the shift is
-# never over-booked; the check constraint backs it up), writes the sign-up, refreshes the
+# activities 0005) locks the person (an active account), share-locks the activity (still open
+# for sign-up), looks again for a live sign-up of theirs for the shift or a clashing seat (on
+# what committed up to its locks: each statement of a function takes a fresh snapshot), takes
+# a seat by a conditional UPDATE of the counter (PostgreSQL re-checks ``seats_taken <
+# capacity`` on the newest row version when writers collide, so the shift is never
+# over-booked; the check constraint backs it up), writes the sign-up, refreshes the
 # token's last use at most every five minutes, as ``token_authenticate`` does, and writes the
 # audit entry. Its MAC covers the status, known only there, so the entry is drafted
 # (``audit_draft``) with the MAC of either status, and the function writes the one that holds.
