@@ -120,6 +120,17 @@ def test_parallel_writers_on_sqlite_queue_instead_of_failing(tmp_path: Path) -> 
     assert report["journal_mode"] == "wal"
 
 
+def seat_written_on(other: Any, shift: Shift, person: Any) -> None:
+    """A confirmed seat of ``person`` in ``shift`` written on the connection ``other`` (as a
+    sign-up in progress writes it), not committed."""
+    other.execute(
+        "INSERT INTO activities_signup (shift_id, volunteer_id, status, created_at, "
+        "signed_up_by_id, cancel_reason, late_cancel) "
+        "VALUES (%s, %s, 'confirmed', now(), %s, '', false)",
+        [shift.pk, person.pk, person.pk],
+    )
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_freed_seat_passes_over_a_person_whose_clashing_signup_is_being_written(
@@ -142,12 +153,7 @@ def test_a_freed_seat_passes_over_a_person_whose_clashing_signup_is_being_writte
         # As the quick sign-up's function locks the person (a lock that foreign-key checks of
         # rows referring to them, such as the offer's notification, do not wait for).
         other.execute("SELECT 1 FROM accounts_user WHERE id = %s FOR NO KEY UPDATE", [first.pk])
-        other.execute(
-            "INSERT INTO activities_signup (shift_id, volunteer_id, status, created_at, "
-            "signed_up_by_id, cancel_reason, late_cancel) "
-            "VALUES (%s, %s, 'confirmed', now(), %s, '', false)",
-            [elsewhere.pk, first.pk, first.pk],
-        )
+        seat_written_on(other, elsewhere, first)
         services.signup_cancel(signup=holding, actor=holder, reason="家里有事")
         other.commit()
     first_waiting.refresh_from_db()

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import override
 
 from tests.activities.fixtures import NOW, at, first_shift, new_volunteer
+from tests.activities.test_concurrency import race, seat_written_on
 from tests.factories import make_user
 from zhiyuan.accounts.models import ApiToken
 from zhiyuan.accounts.roles import Role
@@ -644,8 +645,6 @@ def test_a_signup_records_the_tokens_use_at_most_every_five_minutes(
 def test_simultaneous_quick_scans_make_one_checkin_and_all_answer_quickly(
     make_activity, volunteer, frozen_clock
 ):
-    from tests.activities.test_concurrency import race
-
     shift = first_shift(make_activity())
     services.signup_create(shift=shift, volunteer=volunteer)
     _, key = token_create(user=volunteer, name="phone")
@@ -662,8 +661,6 @@ def test_simultaneous_quick_scans_make_one_checkin_and_all_answer_quickly(
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_fifty_quick_and_full_signups_race_for_ten_seats(make_activity, community):
-    from tests.activities.test_concurrency import race
-
     shift = first_shift(make_activity(capacity=10))
     people = [new_volunteer(community) for _ in range(50)]
     keys = [token_create(user=p, name="phone")[1] for p in people]
@@ -688,8 +685,6 @@ def test_fifty_quick_and_full_signups_race_for_ten_seats(make_activity, communit
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_one_person_signing_up_twice_at_once_gets_one_signup(make_activity, volunteer):
-    from tests.activities.test_concurrency import race
-
     shift = first_shift(make_activity(capacity=10))
     _, key = token_create(user=volunteer, name="phone")
     results = race(
@@ -909,12 +904,7 @@ def test_cancelling_waits_for_a_signup_in_progress_and_cancels_it_too(
     with psycopg.connect(**connection.get_connection_params()) as other:
         other.execute("SELECT 1 FROM activities_activity WHERE id = %s FOR SHARE", [activity.pk])
         other.execute("UPDATE activities_shift SET seats_taken = 1 WHERE id = %s", [shift.pk])
-        other.execute(
-            "INSERT INTO activities_signup (shift_id, volunteer_id, status, created_at, "
-            "signed_up_by_id, cancel_reason, late_cancel) "
-            "VALUES (%s, %s, 'confirmed', now(), %s, '', false)",
-            [shift.pk, volunteer.pk, volunteer.pk],
-        )
+        seat_written_on(other, shift, volunteer)
         once_it_waits(
             other,
             lambda: services.activity_cancel(

@@ -56,22 +56,22 @@ def idle() -> bool:
 
 def test_each_call_answers_with_its_own_rows_through_the_kept_cursor(scratch) -> None:
     assert pg_prepared(SELECT, [1]) == [(1, 0)]
-    (kept,) = connection._zhiyuan_cursors
+    kept = connection._zhiyuan_cursor
     assert pg_prepared(INSERT, [2, 7]) == [(2,)]
     assert pg_prepared(SELECT, [3]) == []  # not the rows of the call before
     assert pg_prepared(UPDATE, [1]) == []  # a statement without rows
-    assert connection._zhiyuan_cursors == [kept]
+    assert connection._zhiyuan_cursor is kept
     # A new connection gets a new cursor.
     connection.close()
     assert pg_prepared(SELECT, [2]) == [(2, 7)]
-    (renewed,) = connection._zhiyuan_cursors
+    renewed = connection._zhiyuan_cursor
     assert renewed is not kept and renewed.connection is connection.connection
     assert rows() == [(1, 1), (2, 7)] and idle()
 
 
 def test_the_kept_cursor_serves_again_after_every_kind_of_failure(scratch) -> None:
     pg_prepared(SELECT, [1])
-    (kept,) = connection._zhiyuan_cursors
+    kept = connection._zhiyuan_cursor
     failures = [
         (INSERT, [1, 5], IntegrityError),  # the key is taken
         ("SELECT 1 / (value - value) FROM prepared_scratch", [], DatabaseError),
@@ -81,7 +81,7 @@ def test_the_kept_cursor_serves_again_after_every_kind_of_failure(scratch) -> No
         with pytest.raises(error):
             pg_prepared(sql, params)
         assert idle()
-        assert connection._zhiyuan_cursors == [kept]
+        assert connection._zhiyuan_cursor is kept
     assert pg_prepared(INSERT, [3, 4]) == [(3,)]
     assert pg_prepared(SELECT, [3]) == [(3, 4)]
     assert rows() == [(1, 0), (3, 4)] and idle()

@@ -90,9 +90,7 @@ def pg_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tup
 
     db, raw = _preparing_connection()
     started = time.perf_counter()
-    # One cursor per connection, kept: a new one per statement sets up its adapters again
-    # (about 6 µs of a ledger transfer's ~110 µs of Python, measured).
-    (cursor,) = _kept_cursors(db, raw, "_zhiyuan_cursors", 1)
+    cursor = _kept_cursor(db, raw)
     with db.wrap_database_errors:
         cursor.execute(sql, params, prepare=True)
         # Rows only if the statement returns some (asked of the result's status: building
@@ -105,17 +103,16 @@ def pg_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tup
     return rows
 
 
-def _kept_cursors(db: Any, raw: Any, attribute: str, count: int) -> list[Any]:
-    """``count`` cursors kept on the Django connection ``db`` under ``attribute``, made anew when
-    its psycopg connection ``raw`` was replaced (``pg_prepared`` keeps one: a new cursor per
-    statement sets up its adapters again). Each is executed again before its rows are read, so
-    nothing of one call is ever read by the next."""
+def _kept_cursor(db: Any, raw: Any) -> Any:
+    """The cursor kept on the Django connection ``db``, made anew when its psycopg connection
+    ``raw`` was replaced or the cursor closed: a new cursor per statement sets up its adapters
+    again (about 6 µs of a ledger transfer's ~110 µs of Python, measured). It is executed again
+    before its rows are read, so nothing of one call is ever read by the next."""
     import psycopg
 
-    kept: list[Any] | None = getattr(db, attribute, None)
-    if kept is None or any(c.connection is not raw or c.closed for c in kept):
-        kept = [psycopg.Cursor(raw) for _ in range(count)]
-        setattr(db, attribute, kept)
+    kept: Any = getattr(db, "_zhiyuan_cursor", None)
+    if kept is None or kept.connection is not raw or kept.closed:
+        kept = db._zhiyuan_cursor = psycopg.Cursor(raw)
     return kept
 
 
