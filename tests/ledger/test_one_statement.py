@@ -75,12 +75,20 @@ def test_a_transfer_is_one_statement_and_writes_what_the_full_service_writes(
             )
     assert len(full.captured_queries) > 1
 
+    # The one statement leaves its audit entry to the seal (ADR 0009); the seal writes what the
+    # full service wrote at once.
+    fast = Transaction.objects.get(idempotency_key="fast-000002")
+    assert fast.audit_at_seal
+    assert not Transaction.objects.get(idempotency_key="full-000001").audit_at_seal
+    assert not AuditEvent.objects.filter(object_type="ledger.transaction", object_id=fast.pk)
+    services.ledger_seal()
     assert _written("fast-000002") == _written("full-000001")
     assert _written("fast-000002")["key_in_audit"]
+    entry = AuditEvent.objects.get(object_type="ledger.transaction", object_id=fast.pk)
+    assert entry.at == fast.created_at
     assert balance(volunteer, Asset.TIME_MINUTES) == 100 - 1 - 2 - 3 - 3
     assert balance(warm["mother_user"], Asset.TIME_MINUTES) == 1 + 2 + 3 + 3
     # The digests the database holds are the ones verify recomputes; the audit MACs check out.
-    services.ledger_seal()
     report = ledger_verify()
     assert report.problem is None and report.unsealed == 0
     audit_seal()
@@ -99,6 +107,7 @@ def test_a_retry_returns_the_first_booking_and_a_changed_retry_is_refused(volunt
     with pytest.raises(errors.IdempotencyConflict):
         services.timebank_transfer(member=volunteer, relative=mother, minutes=5, key="retry-001")
     assert Transaction.objects.filter(idempotency_key="retry-001").count() == 1
+    services.ledger_seal()
     assert AuditEvent.objects.filter(detail__key="retry-001").count() == 1
     assert balance(volunteer, Asset.TIME_MINUTES) == 100 - 1 - 4
 
@@ -178,3 +187,91 @@ def test_a_dead_connection_is_replaced_and_the_full_service_books(volunteer, war
     )
     assert Transaction.objects.filter(idempotency_key="dead-conn-01").get().pk == done.pk
     assert balance(volunteer, Asset.TIME_MINUTES) == 100 - 1 - 8
+
+
+def test_the_seal_writes_each_entry_once_with_the_address_the_booking_came_from(
+    volunteer, warm, rf
+) -> None:
+    request = rf.post("/", REMOTE_ADDR="2001:db8::7")
+    request.user = volunteer
+    done = services.timebank_transfer(
+        member=volunteer,
+        relative=warm["mother"],
+        minutes=5,
+        key="from-afar-1",
+        http_request=request,
+    )
+    assert done.audit_at_seal and done.audit_ip == "2001:db8::7"
+    first = services.ledger_seal()
+    assert first is not None
+    services.timebank_transfer(
+        member=volunteer, relative=warm["mother"], minutes=1, key="from-afar-2"
+    )
+    services.ledger_seal()
+    assert services.ledger_seal() is None  # nothing new: no second entry for anything
+    entry = AuditEvent.objects.get(object_type="ledger.transaction", object_id=str(done.pk))
+    assert (entry.action, entry.actor_id, entry.ip) == (
+        "ledger.transfer",
+        volunteer.pk,
+        "2001:db8::7",
+    )
+    assert entry.detail == {"key": "from-afar-1", "kind": "transfer", "postings": 1}
+    sealed = AuditEvent.objects.get(action="ledger.sealed", object_id=str(first.pk))
+    # This one only: the warm-up transfer went the full way (its accounts were not known yet)
+    # and wrote its entry at once.
+    assert sealed.detail["booking_entries"] == 1
+    assert ledger_verify().problem is None
+    audit_seal()
+    assert audit_verify()[1] is None
+
+
+def test_a_seal_that_fails_writing_the_entries_seals_nothing(volunteer, warm, monkeypatch) -> None:
+    done = services.timebank_transfer(
+        member=volunteer, relative=warm["mother"], minutes=2, key="seal-fails-1"
+    )
+
+    def broken(entries: list[Any]) -> None:
+        raise RuntimeError("the audit table is unavailable")
+
+    with monkeypatch.context() as m:
+        m.setattr(services, "audit_record_many", broken)
+        with pytest.raises(RuntimeError):
+            services.ledger_seal()
+    # The 100 minutes given, the warm-up transfer and this one: all still to seal, none lost.
+    assert ledger_verify().unsealed == 3
+    assert not AuditEvent.objects.filter(action="ledger.sealed").exists()
+    assert services.ledger_seal() is not None
+    assert AuditEvent.objects.filter(action="ledger.transfer", object_id=done.pk).count() == 1
+    assert ledger_verify().unsealed == 0
+
+
+def test_verify_names_a_sealed_booking_without_its_entry_and_an_altered_address(
+    volunteer, warm
+) -> None:
+    done = services.timebank_transfer(
+        member=volunteer, relative=warm["mother"], minutes=3, key="no-entry-01"
+    )
+    services.ledger_seal()
+    assert ledger_verify().problem is None
+    with connection.cursor() as cursor:
+        # As someone with the database's keys could: triggers off.
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            cursor.execute(
+                "UPDATE ledger_transaction SET audit_ip = '10.0.0.1' WHERE id = %s", [done.pk]
+            )
+            altered = ledger_verify().problem
+            cursor.execute("UPDATE ledger_transaction SET audit_ip = NULL WHERE id = %s", [done.pk])
+            assert ledger_verify().problem is None
+            cursor.execute(
+                "DELETE FROM core_auditevent WHERE object_type = 'ledger.transaction' "
+                "AND object_id = %s",
+                [str(done.pk)],
+            )
+        finally:
+            cursor.execute("SET session_replication_role = DEFAULT")
+    assert altered is not None and (altered.what, altered.id) == ("transaction", done.pk)
+    with translation.override("en"):
+        assert str(ledger_verify().problem) == (
+            f"transaction #{done.pk}: sealed without its audit entry"
+        )

@@ -20,6 +20,7 @@ MAC against changes, not yet against removal.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -84,7 +85,7 @@ def _decoded(key: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=4096)
-def _canonical_ip(ip: Any) -> str | None:
+def canonical_ip(ip: Any) -> str | None:
     # MAC the address as the database will give it back (IPv6 in its short form).
     return str(ipaddress.ip_address(ip)) if ip else None
 
@@ -94,7 +95,7 @@ def entry_mac(event: Any) -> str:
     fields = {
         "at": event.at.isoformat(timespec="microseconds"),
         "actor": event.actor_id,
-        "ip": _canonical_ip(event.ip),
+        "ip": canonical_ip(event.ip),
         "action": event.action,
         "object_type": event.object_type,
         "object_id": event.object_id,
@@ -188,6 +189,63 @@ def audit_row(
             action=action, actor=actor, target=target, result=result, request=request, detail=detail
         )
     )
+
+
+def audit_entry(
+    *,
+    at: dt.datetime,
+    actor_id: int | None,
+    ip: str | None,
+    action: str,
+    object_type: str,
+    object_id: str,
+    detail: dict[str, Any],
+    result: AuditResult = AuditResult.OK,
+) -> SimpleNamespace:
+    """An entry, MAC included, for an action recorded after the fact (its own time, actor and
+    address given), to be written with :func:`audit_record_many`. ``detail`` as for
+    :func:`audit_record`: identifiers and reasons, never personal data."""
+    entry = SimpleNamespace(
+        at=at,
+        actor_id=actor_id,
+        ip=ip,
+        action=str(action),
+        object_type=object_type,
+        object_id=object_id,
+        result=result,
+        detail=detail,
+    )
+    entry.mac = entry_mac(entry)
+    return entry
+
+
+def audit_record_many(entries: list[SimpleNamespace]) -> None:
+    """Append many drafted entries (:func:`audit_entry`) in one go (COPY on PostgreSQL); the
+    worker is asked to seal them once this transaction commits."""
+    if not entries:
+        return
+    if connection.vendor == "postgresql":
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY core_auditevent ({AUDIT_INSERT_COLUMNS}) FROM STDIN") as copy,
+        ):
+            for e in entries:
+                copy.write_row(
+                    (
+                        e.at,
+                        e.actor_id,
+                        e.ip,
+                        e.action,
+                        e.object_type,
+                        e.object_id,
+                        e.result,
+                        json.dumps(e.detail, ensure_ascii=False),
+                        e.mac,
+                    )
+                )
+    else:
+        AuditEvent.objects.bulk_create([AuditEvent(**vars(e)) for e in entries])
+    transaction.on_commit(schedule_seal)
 
 
 def audit_written(

@@ -138,6 +138,7 @@ class Transaction(models.Model):
     correction is a new transaction of kind ``reversal`` pointing at the original through
     ``reverses`` (unique, so nothing is reversed twice). ``digest`` covers this row and its
     postings; ``xid`` (the PostgreSQL transaction id, set by a trigger) places it in the chain.
+    ``audit_at_seal``: the booking's audit entry is written by the seal (ADR 0009).
     """
 
     idempotency_key = models.CharField(_("idempotency key"), max_length=120, unique=True)
@@ -174,6 +175,11 @@ class Transaction(models.Model):
     memo = models.CharField(_("memo"), max_length=200, blank=True)
     xid = models.BigIntegerField(null=True, blank=True, editable=False)
     digest = models.CharField(max_length=64)
+    # A booking written in one statement (ADR 0009) leaves its audit entry to the seal that
+    # covers it: the sealer writes the entry from this row, with the client address the
+    # booking came from. Both are covered by ``digest``.
+    audit_at_seal = models.BooleanField(default=False, db_default=False, editable=False)
+    audit_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("ledger transaction")

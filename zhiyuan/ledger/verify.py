@@ -7,7 +7,8 @@ postings take seconds. Checks, in this order, and names the first discrepancy:
 2. each transaction against its digest, which covers its postings (a removed or added posting);
 3. the sealed chain: every seal links to the one before and covers exactly the transactions in
    its range (a removed, added or re-ordered transaction);
-4. every cached balance against the replay, and no ordinary account below zero.
+4. every cached balance against the replay, and no ordinary account below zero;
+5. every sealed booking that left its audit entry to the seal (ADR 0009) has it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from zhiyuan.core.audit import canonical_ip
+from zhiyuan.core.db import chain_key_column
+from zhiyuan.ledger.models import Transaction
 from zhiyuan.ledger.services import (
     GENESIS,
     micros,
@@ -39,10 +43,13 @@ _TX_COLUMNS = (
 # a timestamp) and the chain key is the writer's transaction id; SQLite gives the stored text
 # and the row id.
 TX_SQL_PG = (
-    f"SELECT {_TX_COLUMNS}, (extract(epoch FROM created_at) * 1000000)::bigint, xid "  # noqa: S608
+    f"SELECT {_TX_COLUMNS}, (extract(epoch FROM created_at) * 1000000)::bigint, xid, "  # noqa: S608
+    "audit_at_seal, host(audit_ip) FROM ledger_transaction ORDER BY id"
+)
+TX_SQL_SQLITE = (
+    f"SELECT {_TX_COLUMNS}, created_at, id, audit_at_seal, audit_ip "  # noqa: S608
     "FROM ledger_transaction ORDER BY id"
 )
-TX_SQL_SQLITE = f"SELECT {_TX_COLUMNS}, created_at, id FROM ledger_transaction ORDER BY id"  # noqa: S608
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,7 @@ def _verify(report: VerifyReport) -> None:
     tx_sql = TX_SQL_PG if connection.vendor == "postgresql" else TX_SQL_SQLITE
     for tx in _stream(tx_sql, "ledger_verify_transactions"):
         region_id, org_id, actor_id, reverses_id, memo, stored, tx_id, key, req, kind = tx[:10]
-        created, chain_key = tx[10], tx[11]
+        created, chain_key, audit_at_seal, audit_ip = tx[10], tx[11], bool(tx[12]), tx[13]
         report.transactions += 1
         while pending is not None and pending[0] < tx_id:
             report.add(Problem("posting", pending[9], _("belongs to no transaction")))
@@ -181,6 +188,8 @@ def _verify(report: VerifyReport) -> None:
             reverses_id=reverses_id,
             memo=memo,
             posting_digests=digests,
+            audit_at_seal=audit_at_seal,
+            audit_ip=canonical_ip(audit_ip),
         )
         if recomputed != stored:
             report.add(
@@ -191,7 +200,8 @@ def _verify(report: VerifyReport) -> None:
         report.add(Problem("posting", pending[9], _("belongs to no transaction")))
         pending = next(postings, None)
 
-    _verify_chain(report, chain)
+    sealed_below = _verify_chain(report, chain)
+    _verify_booking_entries(report, sealed_below)
 
     totals: dict[str, int] = defaultdict(int)
     for account_id, (asset, is_system, cached) in sorted(accounts.items()):
@@ -218,7 +228,8 @@ def _verify(report: VerifyReport) -> None:
             )
 
 
-def _verify_chain(report: VerifyReport, chain: list[tuple[int, int, str]]) -> None:
+def _verify_chain(report: VerifyReport, chain: list[tuple[int, int, str]]) -> int:
+    """Check the seals against the transactions; the chain key below which all is sealed."""
     chain.sort()
     position, prev_hash, prev_to, expected_number = 0, GENESIS, 0, 1
     for number, key_from, key_to, count, stored_prev, stored_hash in _stream(
@@ -228,10 +239,10 @@ def _verify_chain(report: VerifyReport, chain: list[tuple[int, int, str]]) -> No
         report.seals += 1
         if number != expected_number:
             report.add(Problem("seal", expected_number, _("missing from the chain")))
-            return
+            return prev_to
         if stored_prev != prev_hash or key_from != prev_to:
             report.add(Problem("seal", number, _("does not link to the seal before it")))
-            return
+            return prev_to
         digests = []
         while position < len(chain) and chain[position][0] < key_to:
             digests.append(chain[position][2])
@@ -247,7 +258,7 @@ def _verify_chain(report: VerifyReport, chain: list[tuple[int, int, str]]) -> No
                     _("its transactions were altered, removed or added after sealing"),
                 )
             )
-            return
+            return prev_to
         prev_hash, prev_to, expected_number = stored_hash, key_to, number + 1
     with connection.cursor() as cursor:
         cursor.execute("SELECT last_number FROM ledger_sealhead WHERE id = 1")
@@ -255,3 +266,18 @@ def _verify_chain(report: VerifyReport, chain: list[tuple[int, int, str]]) -> No
     if row is not None and row[0] != expected_number - 1:
         report.add(Problem("seal", expected_number, _("seals missing at the end of the chain")))
     report.unsealed = len(chain) - position
+    return prev_to
+
+
+def _verify_booking_entries(report: VerifyReport, sealed_below: int) -> None:
+    """Every sealed booking that left its audit entry to the seal (ADR 0009) has it."""
+    column = chain_key_column()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT t.id FROM ledger_transaction t WHERE t.audit_at_seal AND t.{column} < %s "  # noqa: S608 — column is one of two fixed names
+            "AND NOT EXISTS (SELECT 1 FROM core_auditevent a WHERE a.object_type = %s "
+            "AND a.object_id = CAST(t.id AS varchar(64))) ORDER BY t.id LIMIT 50",
+            [sealed_below, Transaction._meta.label_lower],
+        )
+        for (tx_id,) in cursor.fetchall():
+            report.add(Problem("transaction", tx_id, _("sealed without its audit entry")))
