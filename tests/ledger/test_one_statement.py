@@ -275,3 +275,72 @@ def test_verify_names_a_sealed_booking_without_its_entry_and_an_altered_address(
         assert str(ledger_verify().problem) == (
             f"transaction #{done.pk}: sealed without its audit entry"
         )
+
+
+def test_a_row_slipped_into_the_table_gets_no_genuine_entry(volunteer, warm, caplog) -> None:
+    """Someone who can write the table but has no audit key cannot have the seal vouch for a
+    booking in another person's name (review finding): the row's mark does not check out, so
+    the seal writes no entry, and verify names the row."""
+    from django.db import transaction
+
+    from zhiyuan.ledger.models import TransactionKind
+
+    mother_user = warm["mother_user"]
+    own = services.user_account(mother_user, Asset.TIME_MINUTES)
+    theirs = services.user_account(volunteer, Asset.TIME_MINUTES)
+    tx, postings = services._draft(
+        kind=TransactionKind.TRANSFER,
+        key="slipped-in-01",
+        request={"op": "transfer"},
+        legs=[services.Leg(own, theirs, 1, f"relative:{warm['mother'].pk}")],
+        ids={ref: services._ACCOUNT_IDS[ref] for ref in (own, theirs)},
+        region_id=warm["mother"].region_id,
+        organization_id=None,
+        actor=mother_user,
+        reverses=None,
+        memo="",
+        audit_at_seal=True,
+        audit_ip="10.9.8.7",
+    )
+    tx.audit_mac = services.at_seal_mac("a digest of something else")
+    with transaction.atomic():
+        tx.save(force_insert=True)
+        Posting.objects.bulk_create(
+            Posting(
+                transaction=tx,
+                leg=leg,
+                asset=asset,
+                debit_id=debit,
+                credit_id=credit,
+                amount=amount,
+                source=source,
+                rule_version_id=rule,
+                digest=digest,
+            )
+            for leg, asset, debit, credit, amount, source, rule, digest in postings
+        )
+    caplog.set_level(logging.ERROR, logger="zhiyuan.ledger")
+    assert services.ledger_seal() is not None
+    assert not AuditEvent.objects.filter(object_type="ledger.transaction", object_id=tx.pk)
+    assert any(f"#{tx.pk} asks for an audit entry" in r.getMessage() for r in caplog.records)
+    with translation.override("en"):
+        assert [str(p) for p in ledger_verify().problems] == [
+            f"transaction #{tx.pk}: asks the seal for its audit entry without this "
+            "deployment's mark",
+            f"transaction #{tx.pk}: sealed without its audit entry",
+        ]
+
+
+def test_a_seal_writes_many_entries_a_batch_at_a_time(volunteer, warm, monkeypatch) -> None:
+    monkeypatch.setattr(services, "_ENTRIES_AT_ONCE", 2)
+    done = [
+        services.timebank_transfer(
+            member=volunteer, relative=warm["mother"], minutes=1, key=f"in-batches-{n}"
+        ).pk
+        for n in range(5)
+    ]
+    seal = services.ledger_seal()
+    assert seal is not None
+    written = AuditEvent.objects.filter(action="ledger.transfer", object_id__in=map(str, done))
+    assert sorted(int(pk) for pk in written.values_list("object_id", flat=True)) == sorted(done)
+    assert AuditEvent.objects.get(action="ledger.sealed").detail["booking_entries"] == 5

@@ -27,6 +27,7 @@ import hmac
 import ipaddress
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -106,6 +107,12 @@ def entry_mac(event: Any) -> str:
     return hmac.new(_key(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
+def keyed_mac(purpose: str, text: str) -> str:
+    """A MAC of ``text`` under the audit key, for ``purpose`` (so that a MAC made for one use
+    never passes for another): proof that this deployment, which holds the key, wrote it."""
+    return hmac.new(_key(), f"{purpose}|{text}".encode(), hashlib.sha256).hexdigest()
+
+
 def seal_hash(
     prev_hash: str, number: int, key_from: int, key_to: int, entries: list[tuple[int, str]]
 ) -> str:
@@ -174,23 +181,6 @@ def audit_draft(
     return entry
 
 
-def audit_row(
-    *,
-    action: str,
-    actor: Any = None,
-    target: models.Model | None = None,
-    result: AuditResult = AuditResult.OK,
-    request: HttpRequest | None = None,
-    detail: dict[str, Any] | None = None,
-) -> list[Any]:
-    """:func:`audit_draft`'s values of :data:`AUDIT_INSERT_COLUMNS`, in order."""
-    return _params(
-        audit_draft(
-            action=action, actor=actor, target=target, result=result, request=request, detail=detail
-        )
-    )
-
-
 def audit_entry(
     *,
     at: dt.datetime,
@@ -219,17 +209,20 @@ def audit_entry(
     return entry
 
 
-def audit_record_many(entries: list[SimpleNamespace]) -> None:
-    """Append many drafted entries (:func:`audit_entry`) in one go (COPY on PostgreSQL); the
-    worker is asked to seal them once this transaction commits."""
-    if not entries:
-        return
+def audit_record_many(entries: Iterable[SimpleNamespace]) -> int:
+    """Append drafted entries (:func:`audit_entry`) in one go (COPY on PostgreSQL, so
+    ``entries`` must not read from the database as it goes); the worker is asked to seal them
+    once this transaction commits. How many."""
+    written = 0
     if connection.vendor == "postgresql":
         with (
+            # Errors come out as Django's, as from any other statement.
+            connection.wrap_database_errors,
             connection.cursor() as cursor,
             cursor.copy(f"COPY core_auditevent ({AUDIT_INSERT_COLUMNS}) FROM STDIN") as copy,
         ):
             for e in entries:
+                written += 1
                 copy.write_row(
                     (
                         e.at,
@@ -244,8 +237,10 @@ def audit_record_many(entries: list[SimpleNamespace]) -> None:
                     )
                 )
     else:
-        AuditEvent.objects.bulk_create([AuditEvent(**vars(e)) for e in entries])
-    transaction.on_commit(schedule_seal)
+        written = len(AuditEvent.objects.bulk_create([AuditEvent(**vars(e)) for e in entries]))
+    if written:
+        transaction.on_commit(schedule_seal)
+    return written
 
 
 def audit_written(

@@ -177,9 +177,14 @@ class Transaction(models.Model):
     digest = models.CharField(max_length=64)
     # A booking written in one statement (ADR 0009) leaves its audit entry to the seal that
     # covers it: the sealer writes the entry from this row, with the client address the
-    # booking came from. Both are covered by ``digest``.
+    # booking came from. Both are covered by ``digest``; ``audit_mac`` (the digest under the
+    # audit key) proves that this deployment wrote the row, so a row slipped into the table
+    # gets no genuine entry.
     audit_at_seal = models.BooleanField(default=False, db_default=False, editable=False)
     audit_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    audit_mac = models.CharField(
+        max_length=64, blank=True, default="", db_default="", editable=False
+    )
 
     class Meta:
         verbose_name = _("ledger transaction")

@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import hmac
+import ipaddress
 import json
 import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -45,6 +47,7 @@ from zhiyuan.core.audit import (
     audit_record_many,
     canonical_ip,
     client_ip,
+    keyed_mac,
 )
 from zhiyuan.core.db import chain_key_column, commit_watermark, drop_if_broken, pg_prepared
 from zhiyuan.core.permissions import require
@@ -435,10 +438,15 @@ def transaction_digest(
     audit_ip: str | None = None,
 ) -> str:
     # Every field before the memo has a fixed alphabet without "|" (keys, hashes, codes,
-    # numbers, addresses), and the number of postings precedes the memo, so the join is
+    # numbers, hex), and the number of postings precedes the memo, so the join is
     # unambiguous. A booking whose audit entry is left to the seal (ADR 0009) marks the number
-    # with "a" and adds its client address; every other booking's digest is as it always was.
-    count = f"{len(posting_digests)}a|{audit_ip or ''}" if audit_at_seal else len(posting_digests)
+    # with "a" and adds its client address as the hex of its bytes (a form no Python version
+    # prints differently); every other booking's digest is as it always was.
+    count = (
+        f"{len(posting_digests)}a|{ipaddress.ip_address(audit_ip).packed.hex() if audit_ip else ''}"
+        if audit_at_seal
+        else len(posting_digests)
+    )
     head = (
         f"{key}|{request_hash}|{kind}|{created_us}|{region_id}|{organization_id or ''}|"
         f"{actor_id or ''}|{reverses_id or ''}|{count}|{memo}"
@@ -553,6 +561,7 @@ def _draft(
             "digest": "",
             "audit_at_seal": audit_at_seal,
             "audit_ip": audit_ip,
+            "audit_mac": "",  # the caller marks a booking it leaves to the seal
         }
     )
     if reverses is not None:
@@ -766,7 +775,8 @@ _OWNER_CAST = {"user_id": "bigint", "organization_id": "bigint", "region_id": "v
 
 _AT_ONCE_TX_INSERT = (
     "INSERT INTO ledger_transaction (idempotency_key, request_hash, kind, created_at, "
-    "region_id, organization_id, actor_id, reverses_id, memo, digest, audit_at_seal, audit_ip) "
+    "region_id, organization_id, actor_id, reverses_id, memo, digest, audit_at_seal, audit_ip, "
+    "audit_mac) "
 )
 
 
@@ -785,7 +795,7 @@ def _at_once_sql(owners: tuple[str, ...], postings: int) -> str:
         f"t AS ({_AT_ONCE_TX_INSERT}"
         "SELECT %s::varchar, %s::varchar, %s::varchar, %s::timestamptz, "
         "%s::varchar, %s::bigint, %s::bigint, %s::bigint, %s::varchar, %s::varchar, "
-        "%s::boolean, %s::inet "
+        "%s::boolean, %s::inet, %s::varchar "
         f"WHERE (SELECT count(*) FROM l) = {len(owners)} "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, xid), "
         f"p AS ({_POSTING_INSERT}SELECT t.id, v.* FROM t, (VALUES "
@@ -855,6 +865,7 @@ def book_at_once(
         audit_at_seal=audited,
         audit_ip=canonical_ip(client_ip(http_request)) if audited else None,
     )
+    tx.audit_mac = at_seal_mac(tx.digest) if audited else ""
     params: list[Any] = []
     owners: list[str] = []
     for ref, pk in known.items():
@@ -875,13 +886,14 @@ def book_at_once(
             tx.digest,
             tx.audit_at_seal,
             tx.audit_ip,
+            tx.audit_mac,
         ]
     )
     params.extend(value for posting in postings for value in posting)
     try:
         rows = pg_prepared(_at_once_sql(tuple(owners), len(postings)), params)
     except DatabaseError as exc:
-        # An overdraft (the balance constraint), a deadlock, a clash of ids: nothing written.
+        # An overdraft (the balance constraint), a deadlock: nothing written.
         _declined(key, exc)
         return None
     if not rows:
@@ -1972,10 +1984,10 @@ def ledger_seal() -> Seal | None:
         digests = [row[0] for row in rows]
         # The audit entries of the bookings that left theirs to this seal (ADR 0009), written in
         # the same transaction as the seal: a sealed booking always has its entry.
-        entries = (
-            _booking_entries(column, head.last_key, watermark) if any(r[1] for r in rows) else []
-        )
-        audit_record_many(entries)
+        entries = 0
+        if any(r[1] for r in rows):
+            for chunk in _booking_entries(column, head.last_key, watermark):
+                entries += audit_record_many(chunk)
         number = head.last_number + 1
         seal = Seal.objects.create(
             number=number,
@@ -1994,44 +2006,81 @@ def ledger_seal() -> Seal | None:
                 "number": number,
                 "count": seal.count,
                 "hash": seal.hash,
-                "booking_entries": len(entries),
+                "booking_entries": entries,
             },
         )
         return seal
 
 
-def _booking_entries(column: str, key_from: int, key_to: int) -> list[Any]:
+def at_seal_mac(digest: str) -> str:
+    """The mark of a booking whose audit entry is left to the seal: its digest (which covers
+    the actor, the time, the address and the mark itself) under the audit key."""
+    return keyed_mac("ledger-at-seal", digest)
+
+
+_ENTRIES_AT_ONCE = 5000
+
+
+def _booking_entries(column: str, key_from: int, key_to: int) -> Iterator[list[Any]]:
     """The audit entries, drafted, of the bookings in ``[key_from, key_to)`` of the chain that
-    left theirs to the seal: what ``book()`` would have written, at the booking's own time."""
-    booked = (
-        Transaction.objects.filter(
+    left theirs to the seal: what ``book()`` would have written, at the booking's own time.
+    A few thousand at a time (a long-held watermark can make one seal cover many bookings),
+    each batch read whole before it is written: the connection cannot read while it copies.
+    A row whose mark was not made with this deployment's key gets no entry: it was not
+    booked by this software, and ``ledger verify`` names it."""
+    after: tuple[int, int] | None = None
+    while True:
+        booked = Transaction.objects.filter(
             audit_at_seal=True, **{f"{column}__gte": key_from, f"{column}__lt": key_to}
         )
-        .annotate(legs=Count("postings"))
-        .order_by(column, "id")
-        .values_list(
-            "id",
-            "kind",
-            "idempotency_key",
-            "created_at",
-            "actor_id",
-            "audit_ip",
-            "reverses_id",
-            "legs",
+        if after is not None:
+            # Keyset paging in chain order: past the last row of the batch before.
+            booked = booked.filter(
+                Q(**{f"{column}__gt": after[0]}) | Q(**{column: after[0], "id__gt": after[1]})
+            )
+        rows = list(
+            booked.annotate(legs=Count("postings"))
+            .order_by(column, "id")
+            .values_list(
+                column,
+                "id",
+                "kind",
+                "idempotency_key",
+                "created_at",
+                "actor_id",
+                "audit_ip",
+                "reverses_id",
+                "legs",
+                "digest",
+                "audit_mac",
+            )[:_ENTRIES_AT_ONCE]
         )
-    )
-    return [
-        audit_entry(
-            at=created_at,
-            actor_id=actor_id,
-            ip=ip,
-            action=_AUDIT_OF_KIND[TransactionKind(kind)],
-            object_type=Transaction._meta.label_lower,
-            object_id=str(tx_id),
-            detail=_booking_detail(key, TransactionKind(kind), legs, reverses_id, None),
-        )
-        for tx_id, kind, key, created_at, actor_id, ip, reverses_id, legs in booked
-    ]
+        if not rows:
+            return
+        after = (rows[-1][0], rows[-1][1])
+        entries = []
+        for _key, tx_id, kind, key, at, actor_id, ip, reverses_id, legs, digest, mark in rows:
+            if not hmac.compare_digest(mark, at_seal_mac(digest)):
+                logger.error(
+                    "ledger transaction #%s asks for an audit entry without this deployment's "
+                    "mark: none written (ledger verify names it)",
+                    tx_id,
+                )
+                continue
+            entries.append(
+                audit_entry(
+                    at=at,
+                    actor_id=actor_id,
+                    ip=ip,
+                    action=_AUDIT_OF_KIND[TransactionKind(kind)],
+                    object_type=Transaction._meta.label_lower,
+                    object_id=str(tx_id),
+                    detail=_booking_detail(key, TransactionKind(kind), legs, reverses_id, None),
+                )
+            )
+        yield entries
+        if len(rows) < _ENTRIES_AT_ONCE:
+            return
 
 
 SEAL_EVERY_SECONDS = 5.0

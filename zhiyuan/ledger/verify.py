@@ -14,6 +14,7 @@ postings take seconds. Checks, in this order, and names the first discrepancy:
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,11 +24,11 @@ from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from zhiyuan.core.audit import canonical_ip
 from zhiyuan.core.db import chain_key_column
 from zhiyuan.ledger.models import Transaction
 from zhiyuan.ledger.services import (
     GENESIS,
+    at_seal_mac,
     micros,
     posting_digest,
     seal_hash,
@@ -44,10 +45,10 @@ _TX_COLUMNS = (
 # and the row id.
 TX_SQL_PG = (
     f"SELECT {_TX_COLUMNS}, (extract(epoch FROM created_at) * 1000000)::bigint, xid, "  # noqa: S608
-    "audit_at_seal, host(audit_ip) FROM ledger_transaction ORDER BY id"
+    "audit_at_seal, host(audit_ip), audit_mac FROM ledger_transaction ORDER BY id"
 )
 TX_SQL_SQLITE = (
-    f"SELECT {_TX_COLUMNS}, created_at, id, audit_at_seal, audit_ip "  # noqa: S608
+    f"SELECT {_TX_COLUMNS}, created_at, id, audit_at_seal, audit_ip, audit_mac "  # noqa: S608
     "FROM ledger_transaction ORDER BY id"
 )
 
@@ -142,7 +143,8 @@ def _verify(report: VerifyReport) -> None:
     tx_sql = TX_SQL_PG if connection.vendor == "postgresql" else TX_SQL_SQLITE
     for tx in _stream(tx_sql, "ledger_verify_transactions"):
         region_id, org_id, actor_id, reverses_id, memo, stored, tx_id, key, req, kind = tx[:10]
-        created, chain_key, audit_at_seal, audit_ip = tx[10], tx[11], bool(tx[12]), tx[13]
+        created, chain_key, audit_at_seal, audit_ip, mark = tx[10:15]
+        audit_at_seal = bool(audit_at_seal)
         report.transactions += 1
         while pending is not None and pending[0] < tx_id:
             report.add(Problem("posting", pending[9], _("belongs to no transaction")))
@@ -189,11 +191,19 @@ def _verify(report: VerifyReport) -> None:
             memo=memo,
             posting_digests=digests,
             audit_at_seal=audit_at_seal,
-            audit_ip=canonical_ip(audit_ip),
+            audit_ip=audit_ip,
         )
         if recomputed != stored:
             report.add(
                 Problem("transaction", tx_id, _("contents or postings altered after booking"))
+            )
+        elif audit_at_seal and not hmac.compare_digest(mark, at_seal_mac(stored)):
+            report.add(
+                Problem(
+                    "transaction",
+                    tx_id,
+                    _("asks the seal for its audit entry without this deployment's mark"),
+                )
             )
         chain.append((chain_key if chain_key is not None else tx_id, tx_id, stored))
     while pending is not None:
@@ -276,7 +286,8 @@ def _verify_booking_entries(report: VerifyReport, sealed_below: int) -> None:
         cursor.execute(
             f"SELECT t.id FROM ledger_transaction t WHERE t.audit_at_seal AND t.{column} < %s "  # noqa: S608 — column is one of two fixed names
             "AND NOT EXISTS (SELECT 1 FROM core_auditevent a WHERE a.object_type = %s "
-            "AND a.object_id = CAST(t.id AS varchar(64))) ORDER BY t.id LIMIT 50",
+            "AND a.object_id = CAST(t.id AS varchar(64)) AND a.action = 'ledger.' || t.kind) "
+            "ORDER BY t.id LIMIT 50",
             [sealed_below, Transaction._meta.label_lower],
         )
         for (tx_id,) in cursor.fetchall():

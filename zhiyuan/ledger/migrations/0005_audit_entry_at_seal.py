@@ -1,6 +1,6 @@
 """A booking written in one statement leaves its audit entry to the seal (ADR 0009).
 
-Both columns have constant defaults: adding them rewrites nothing on PostgreSQL. SQLite cannot
+The columns have constant defaults: adding them rewrites nothing on PostgreSQL. SQLite cannot
 add a NOT NULL column in place, so Django rebuilds the table there, and a rebuilt table has lost
 its triggers: the append-only ones are put back after the columns come (and after they go, when
 this is unapplied).
@@ -38,6 +38,13 @@ class Migration(migrations.Migration):
             model_name="transaction",
             name="audit_ip",
             field=models.GenericIPAddressField(blank=True, editable=False, null=True),
+        ),
+        migrations.AddField(
+            model_name="transaction",
+            name="audit_mac",
+            field=models.CharField(
+                blank=True, db_default="", default="", editable=False, max_length=64
+            ),
         ),
         migrations.RunPython(append_only_again_on_sqlite, migrations.RunPython.noop),
     ]
