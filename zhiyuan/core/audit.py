@@ -174,11 +174,9 @@ def audit_draft(
     entry in the same statement as the action it records (values typed by
     :data:`AUDIT_PG_VALUES`); it then calls :func:`audit_written`. A field changed afterwards
     needs its MAC again (:func:`entry_mac`)."""
-    entry = SimpleNamespace(
+    return audit_entry(
         **_entry_fields(action, actor, target, object_type, object_id, result, request, detail)
     )
-    entry.mac = entry_mac(entry)
-    return entry
 
 
 def audit_entry(
